@@ -1,0 +1,109 @@
+"""The one place that writes files: atomically (temp file in the same directory, fsync, rename).
+
+A crash at any moment leaves either the old file or the new one, never a torn one.
+"""
+import contextlib
+import io
+import json
+import os
+import tempfile
+
+import torch
+
+from .errors import PyprogenError
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb"):
+    """Open a temp file beside ``path``; on clean exit fsync it and rename it over ``path``."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dfd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path, data: bytes):
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def write_text(path, text: str):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path, obj):
+    """Write ``obj`` as JSON; NaN/inf are refused (the contract says null, never NaN)."""
+    write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=False) + "\n")
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_torch(obj, path):
+    """``torch.save`` through the atomic writer."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_torch(path, map_location="cpu"):
+    """``torch.load(..., weights_only=True)``: never unpickles arbitrary objects."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise PyprogenError(f"checkpoint: expected a file at {path}, found none") from None
+    except Exception as exc:  # corrupt, hostile or foreign file
+        raise PyprogenError(f"checkpoint: could not load {path} safely ({exc.__class__.__name__})") from None
+
+
+def save_figure(fig, path, dpi=110):
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
+
+
+def save_netcdf(idata, path):
+    """Write an ``arviz.InferenceData`` to netCDF atomically."""
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".nc.tmp")
+    os.close(fd)
+    try:
+        idata.to_netcdf(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
