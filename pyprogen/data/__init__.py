@@ -1,0 +1,7 @@
+"""Data: shipped image sets, user arrays, 2-D toy mixtures, the 1-D target grammar."""
+from .arrays import ArrayDataset, as_tensor, check_images, load_array_file
+from .registry import DATASETS, load_dataset
+from .toy import TOY_SETS, toy_modes
+
+__all__ = ["ArrayDataset", "as_tensor", "check_images", "load_array_file", "load_dataset", "DATASETS",
+           "TOY_SETS", "toy_modes"]

@@ -1,0 +1,66 @@
+"""``load_dataset(name_or_path, split=...)``: one entry point for every data source, by registry."""
+import os
+
+from ..errors import PyprogenError
+from . import images, toy
+from .arrays import ArrayDataset, load_array_file
+
+DATASETS = {
+    "mnist": images.mnist,
+    "binarized-mnist": images.binarized_mnist,
+    "fashion-mnist": images.fashion_mnist,
+    "dsprites": images.dsprites,
+}
+SPLITS = ("train", "valid", "test")
+TOY_SIZES = {"train": (10000, 0), "valid": (2000, 2), "test": (2000, 1)}
+
+
+def _toy(name):
+    def load(split, data_dir=None):
+        n, seed = TOY_SIZES[split]
+        return toy.toy_dataset(name, n, seed)
+
+    return load
+
+
+for _name in toy.TOY_SETS:
+    DATASETS[_name] = _toy(_name)
+
+
+def _target(text, split):
+    from .targets import parse_target  # the 1-D target grammar
+
+    n, seed = TOY_SIZES[split]
+    import torch
+
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        x = parse_target(text).sample((n,)).float().reshape(n, 1)
+    finally:
+        torch.random.set_rng_state(state)
+    return ArrayDataset(x, None, name=text)
+
+
+def load_dataset(name, split="train", data_dir=None):
+    """A checked :class:`ArrayDataset` for a registered name, a 1-D target such as
+    ``Normal(4, 1.25)``, or a path to a user's ``.npy``/``.npz``.
+
+    ``data_dir`` (or ``$PYPROGEN_DATA``) points at full data sets; without it the shipped copies
+    (or subsets) are used.
+    """
+    if split not in SPLITS:
+        raise PyprogenError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    if not isinstance(name, str) or not name:
+        raise PyprogenError(f"data: expected a data set name or a file path, got {name!r}")
+    data_dir = data_dir or os.environ.get("PYPROGEN_DATA") or None
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise PyprogenError(f"data_dir: no such directory {data_dir!r}")
+    if name in DATASETS:
+        return DATASETS[name](split, data_dir)
+    if name.endswith((".npy", ".npz")):
+        return load_array_file(name, split)
+    if "(" in name:
+        return _target(name, split)
+    raise PyprogenError(f"data: unknown data set {name!r}; expected one of {', '.join(sorted(DATASETS))}, "
+                        "a 1-D target like 'Normal(4, 1.25)', or a .npy/.npz path")
