@@ -50,7 +50,7 @@ def _has_idx(directory):
 
 
 def _images(x, y, name):
-    x = torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0).unsqueeze(1)
+    x = torch.from_numpy(np.array(x, dtype=np.float32)).div_(255.0).unsqueeze(1)
     return ArrayDataset(x, None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64)), name=name)
 
 

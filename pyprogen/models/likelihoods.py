@@ -15,7 +15,7 @@ import math
 
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
+from pyro.nn import PyroModule, pyro_method
 from torch import nn
 
 from ..errors import PyprogenError
@@ -101,9 +101,11 @@ class GaussianLikelihood(Likelihood):
                 raise PyprogenError(f"scale: expected a positive number or 'learned', got {scale!r}")
             self.fixed_scale = float(scale)
 
+    @pyro_method
     def scale(self):
         return self.log_scale.exp() if self.fixed_scale is None else self.fixed_scale
 
+    @pyro_method
     def distribution(self, params):
         loc = self.mean(params)
         return dist.Normal(loc, self.scale()).to_event(len(self.data_shape))

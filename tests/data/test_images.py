@@ -1,0 +1,57 @@
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from pyprogen.data import load_dataset
+from pyprogen.data.images import read_idx
+from pyprogen.errors import PyprogenError
+
+
+@pytest.mark.parametrize("name, n_train, n_test, shape", [
+    ("binarized-mnist", 50000, 10000, (1, 28, 28)),
+    ("mnist", 10000, 2000, (1, 28, 28)),
+    ("dsprites", 18000, 2000, (1, 64, 64)),
+])
+def test_shipped_sets(name, n_train, n_test, shape):
+    train, test = load_dataset(name, "train"), load_dataset(name, "test")
+    assert (len(train), len(test), train.data_shape) == (n_train, n_test, shape)
+    assert 0.0 <= float(train.x.min()) and float(train.x.max()) <= 1.0
+
+
+def test_binarized_mnist_is_binary_with_sensible_ink():
+    x = load_dataset("binarized-mnist", "test").x
+    assert bool(((x == 0) | (x == 1)).all())
+    assert 0.10 < float(x.mean()) < 0.16  # ~13 % of binarised MNIST pixels are on
+
+
+def test_mnist_labels_cover_ten_classes():
+    y = load_dataset("mnist", "test").y
+    assert set(y.tolist()) == set(range(10))
+
+
+def test_idx_reader_checks_magic_and_size(tmp_path):
+    good = tmp_path / "good.gz"
+    header = (2051).to_bytes(4, "big") + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") + (2).to_bytes(4, "big")
+    good.write_bytes(gzip.compress(header + bytes(range(8))))
+    arr = read_idx(str(good), 2051)
+    assert arr.shape == (2, 2, 2) and arr[1, 1, 1] == 7
+    with pytest.raises(PyprogenError, match="magic"):
+        read_idx(str(good), 2049)
+    bad = tmp_path / "short.gz"
+    bad.write_bytes(gzip.compress(header + bytes(3)))
+    with pytest.raises(PyprogenError, match="header says"):
+        read_idx(str(bad), 2051)
+
+
+def test_mnist_from_data_dir(tmp_path):
+    images = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
+    def idx(magic, arr):
+        head = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+        return gzip.compress(head + arr.tobytes())
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(idx(2051, images))
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(idx(2049, np.array([1, 2, 3], np.uint8)))
+    ds = load_dataset("mnist", "train", data_dir=str(tmp_path))
+    assert len(ds) == 3 and torch.allclose(ds.x[0, 0, 0, 1], torch.tensor(1 / 255))
+    assert ds.y.tolist() == [1, 2, 3]
