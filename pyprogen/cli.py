@@ -30,9 +30,23 @@ def non_negative_int(text):
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if not 0 <= value < 2**32:  # seeds: NumPy and torch generators take 32/64-bit integers
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
     return value
+
+
+def int_in(low, high):
+    """An argparse type for integers in [low, high] (sizes that allocate memory grow with them)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}], got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}], got {text!r}")
+        return value
+
+    return parse
 
 
 def positive_float(text):
@@ -74,7 +88,8 @@ def build_parser():
     p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--latent-dim", type=positive_int, default=None)
+    p.add_argument("--grad-clip", type=positive_float, default=None, help="clip the global gradient norm")
+    p.add_argument("--latent-dim", type=int_in(1, 4096), default=None)
     p.add_argument("--beta", type=non_negative_float, default=None)
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian", "categorical"], default=None)
     p.add_argument("--net", choices=["mlp", "conv"], default=None)
@@ -82,19 +97,21 @@ def build_parser():
     p.add_argument("--out", default="runs/latest")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--num-particles", type=positive_int, default=1000, help="for the final test NLL")
+    p.add_argument("--nproc", type=positive_int, default=1,
+                   help="data-parallel processes on this machine (re-launches through torchrun)")
+    p.add_argument("--num-particles", type=int_in(1, 100_000), default=1000, help="for the final test NLL")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("evaluate", help="evaluate a trained run directory")
     p.add_argument("dir")
     p.add_argument("--data", default=None)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--num-particles", type=positive_int, default=1000)
+    p.add_argument("--num-particles", type=int_in(1, 100_000), default=1000)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("sample", help="draw samples from a trained model")
     p.add_argument("dir")
-    p.add_argument("-n", type=positive_int, default=64)
+    p.add_argument("-n", type=int_in(1, 1_000_000), default=64)
     p.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy")
     p.add_argument("--seed", type=non_negative_int, default=0)
 
@@ -120,7 +137,7 @@ def build_parser():
     p = sub.add_parser("diagnose", help="ArviZ diagnostics of a trained VAE-family model")
     p.add_argument("dir")
     p.add_argument("--data", default=None)
-    p.add_argument("--points", type=positive_int, default=100)
+    p.add_argument("--points", type=int_in(1, 100_000), default=100)
     p.add_argument("--out", default=None)
     p.add_argument("--no-progress", action="store_true")
     return parser
@@ -128,13 +145,23 @@ def build_parser():
 
 # -- commands --------------------------------------------------------------------------------
 def cmd_train(args):
-    from .experiments.runs import train_run
+    from .experiments.runs import resolve_device, train_run
+    from .train.distributed import is_main_process
+    from .train.launch import relaunch, under_torchrun
 
+    if args.nproc > 1 and not under_torchrun():
+        resolve_device(args.device)  # fail here, not in every worker
+        if args.batch_size % args.nproc:
+            raise PyprogenError(f"batch-size: expected a multiple of --nproc {args.nproc} (the global batch "
+                                f"is split evenly), got {args.batch_size}")
+        return relaunch(args.nproc, args.argv)
     result = train_run(args.model, args.data, data_dir=args.data_dir, loss=args.loss, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, beta=args.beta,
                        likelihood=args.likelihood, net=args.net, seed=args.seed, out=args.out,
                        resume=args.resume, device=args.device, num_particles=args.num_particles,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, grad_clip=args.grad_clip)
+    if not is_main_process():
+        return None
     print(format_result(result))
     print(f"wrote {args.out}/checkpoint.pt, metrics.json, samples.png, loss.png")
 
@@ -192,14 +219,15 @@ def format_result(result):
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for `train --nproc N` to re-launch
+        status = COMMANDS[args.command](args)
     except PyprogenError as exc:
         print(f"pyprogen: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pyprogen: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,6 @@ def _isolate_pyro():
 
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # tiny models: a second thread only adds contention
     yield
     pyro.clear_param_store()

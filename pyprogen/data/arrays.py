@@ -52,13 +52,16 @@ def as_tensor(data, argument="data", scale_uint8=True):
         if arr.dtype == object or arr.dtype.kind not in "biuf":
             raise PyprogenError(f"{argument}: expected an array of numbers, got dtype {arr.dtype}")
         is_uint8 = arr.dtype == np.uint8
-        x = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused below
+            x = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32))
     if x.dim() < 1 or x.shape[0] < 1:
         raise PyprogenError(f"{argument}: expected an array of shape (N, ...) with N >= 1, got shape {tuple(x.shape)}")
     if x.dim() == 1:
         x = x.unsqueeze(-1)
+    if x[0].numel() == 0:
+        raise PyprogenError(f"{argument}: expected at least one value per data point, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
-        raise PyprogenError(f"{argument}: contains NaN or inf values")
+        raise PyprogenError(f"{argument}: contains NaN or inf values (or numbers beyond float32's range, ~3.4e38)")
     if scale_uint8 and is_uint8:
         x = x / 255.0 if x.max() > 1 else x
     return x

@@ -39,6 +39,9 @@ def _target(text, split):
         x = parse_target(text).sample((n,)).float().reshape(n, 1)
     finally:
         torch.random.set_rng_state(state)
+    if not torch.isfinite(x).all():  # e.g. Exponential(1e-46): valid parameters, samples overflow float32
+        raise PyprogenError(f"data: the target {text!r} draws NaN/inf samples in float32; "
+                            "expected parameters whose samples are finite")
     return ArrayDataset(x, None, name=text)
 
 

@@ -2,6 +2,7 @@
 
 This is what ``pyprogen train|evaluate|sample`` do; the CLI only parses and prints.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -16,6 +17,8 @@ from ..plotting import plot_history, plot_samples
 from ..seeding import set_seed
 from ..train import fit, load
 from ..train.checkpoint import checkpoint_path, write_metrics
+from ..train import distributed
+from ..train.lock import RunLock
 
 #: keyword arguments a family needs from the training data (registry, not a ladder)
 DATA_DEFAULTS = {"beta-tcvae": lambda train: {"dataset_size": len(train)}}
@@ -51,31 +54,38 @@ def modes_for(data_name):
 
 def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=128, lr=1e-3, latent_dim=None,
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
-              num_particles=1000, eval_points=1000, progress=True):
+              num_particles=1000, eval_points=1000, progress=True, grad_clip=None):
     """Train, write checkpoint/metrics/figures into ``out``, return the final test evaluation."""
     device = resolve_device(device)
-    train = load_dataset(data, "train", data_dir)
-    test = load_dataset(data, "test", data_dir)
-    if resume and os.path.isfile(checkpoint_path(out)):
-        model = load(out)
-        if model.config.get("name") != model_name:
-            raise PyprogenError(f"resume: {out} holds a {model.config.get('name')!r} model, not {model_name!r}")
-    else:
-        kw = model_kwargs(model_name, train, latent_dim=latent_dim, beta=beta, likelihood=likelihood, net=net)
-        set_seed(seed)
-        model = build(model_name, train.data_shape, **kw)
-        model.config["data"] = data
-    model.to(device)
-    history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=out,
-                  resume=resume, progress=progress)
-    set_seed(seed)
-    result = evaluate_model(model, test.x[:eval_points].to(device), num_particles=num_particles,
-                            modes=modes_for(data))
-    write_metrics(out, [*history, {"epoch": history[-1]["epoch"], "split": "test", **result}])
-    plot_samples(_samples_for_figure(model, 64 if len(train.data_shape) == 3 else 2000), os.path.join(out, "samples.png"),
-                 title=f"{model_name} samples", reference=None if len(train.data_shape) == 3 else test.x)
-    plot_history(history, os.path.join(out, "loss.png"), title=f"{model_name} on {data}")
-    return result
+    # under torchrun: join the process group (gloo/nccl); rank 0 alone locks and writes `out`
+    lock = RunLock(out) if distributed.is_main_process() else contextlib.nullcontext()
+    with distributed.process_group(device), lock:  # one training per directory: a second one fails here, at once
+        train = load_dataset(data, "train", data_dir)
+        test = load_dataset(data, "test", data_dir)
+        if resume and os.path.isfile(checkpoint_path(out)):
+            model = load(out)
+            if model.config.get("name") != model_name:
+                raise PyprogenError(f"resume: {out} holds a {model.config.get('name')!r} model, not {model_name!r}")
+        else:
+            kw = model_kwargs(model_name, train, latent_dim=latent_dim, beta=beta, likelihood=likelihood, net=net)
+            set_seed(seed)
+            model = build(model_name, train.data_shape, **kw)
+            model.config["data"] = data
+        model.to(device)
+        distributed.move_param_store(device)  # Pyro params outside the model's modules, too
+        history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=out,
+                      resume=resume, progress=progress, grad_clip=grad_clip)
+        set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
+        result = distributed.reduce_evaluation(evaluate_model(
+            model, distributed.shard_rows(test.x[:eval_points]).to(device), num_particles=num_particles,
+            modes=modes_for(data)))
+        if not distributed.is_main_process():
+            return result
+        write_metrics(out, [*history, {"epoch": history[-1]["epoch"], "split": "test", **result}])
+        plot_samples(_samples_for_figure(model, 64 if len(train.data_shape) == 3 else 2000), os.path.join(out, "samples.png"),
+                     title=f"{model_name} samples", reference=None if len(train.data_shape) == 3 else test.x)
+        plot_history(history, os.path.join(out, "loss.png"), title=f"{model_name} on {data}")
+        return result
 
 
 def _samples_for_figure(model, n):

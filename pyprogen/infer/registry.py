@@ -36,3 +36,42 @@ def _meanfield(model, **kw):
 @register_estimator("default")
 def _default(model, **kw):
     return model.default_loss()
+
+
+@register_estimator("jit-meanfield")
+def _jit_meanfield(model, **kw):
+    from .jit_elbo import JitTraceMeanField_ELBO
+
+    return JitTraceMeanField_ELBO(**kw)
+
+
+@register_estimator("beta")
+def _beta(model, **kw):
+    from .beta_elbo import BetaELBO
+
+    return BetaELBO(kw.pop("beta", getattr(model, "beta", 1.0)), **kw)
+
+
+@register_estimator("tc")
+def _tc(model, **kw):
+    from .tc_elbo import TCELBO
+
+    for name in ("alpha", "beta", "gamma", "dataset_size"):
+        if name not in kw and getattr(model, name, None) is None:
+            raise PyprogenError(f"loss 'tc': needs {name} (from a BetaTCVAE model or as a keyword)")
+        kw.setdefault(name, getattr(model, name, None))
+    return TCELBO(kw.pop("alpha"), kw.pop("beta"), kw.pop("gamma"), kw.pop("dataset_size"), **kw)
+
+
+@register_estimator("mmd")
+def _mmd(model, **kw):
+    from .mmd_elbo import MMDELBO
+
+    return MMDELBO(kw.pop("lam", getattr(model, "lam", 10.0)), **kw)
+
+
+@register_estimator("iwae")
+def _iwae(model, num_particles=50, **kw):
+    from .iwae import IWAE
+
+    return IWAE(num_particles, **kw)

@@ -27,8 +27,12 @@ class TorchSVI(pyro.infer.SVI):
             self.differentiable_loss = self.loss = loss
         self.optimizer = None
         self.params = None
+        #: a module computing the training loss instead (DistributedDataParallel, see train/distributed.py)
+        self.loss_module = None
 
     def _loss(self, *args, **kwargs):
+        if self.loss_module is not None:
+            return self.loss_module(*args, **kwargs)
         return self.differentiable_loss(self.model, self.guide, *args, **kwargs)
 
     def initialise(self, *args, **kwargs):

@@ -17,7 +17,20 @@ def checkpoint_path(out):
     return os.path.join(out, CHECKPOINT)
 
 
+def _plain(value):
+    """True for what ``torch.load(weights_only=True)`` can read back: numbers, strings, lists, dicts."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def save_checkpoint(out, state):
+    """Write ``state``; a config holding custom modules (``build("gan", ..., critic=net)``) is stored
+    as None, so the file stays loadable with ``weights_only=True`` (``load`` then explains)."""
+    if not _plain(state.get("config")):
+        state = {**state, "config": None}
     save_torch(state, checkpoint_path(out))
 
 

@@ -5,17 +5,22 @@ seeded by ``(seed, e)``, and every RNG state is checkpointed at the end of each 
 resumed from epoch ``e`` continues exactly as the uninterrupted run would have.
 """
 import math
+import numbers
 import os
 import time
 
+import pyro
 import torch
 from tqdm.auto import tqdm
 
 from ..data.arrays import ArrayDataset, as_tensor
 from ..errors import PyprogenError, TrainingDiverged
 from ..seeding import get_rng_state, set_rng_state, set_seed
+from . import distributed
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, write_metrics
+from .guard import guard_step, parameters_finite
 from .history import History
+from .lock import RunLock
 from .losses import resolve_loss
 from .steps import make_step
 
@@ -55,7 +60,7 @@ def _finite(out):
 
 
 def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=None, resume=False,
-        progress=True, test_data=None):
+        progress=True, test_data=None, grad_clip=None):
     """Train ``model`` on ``data`` and return its :class:`History` (one entry per epoch).
 
     :param loss: an estimator (``pyro.infer.ELBO``, callable, or adversarial loss), a registry
@@ -63,6 +68,8 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     :param out: run directory; each epoch writes ``checkpoint.pt`` atomically and ``metrics.json``.
     :param resume: continue from ``out/checkpoint.pt`` exactly where it stopped.
     :param test_data: if given, each entry also holds ``test_loss`` (per data point).
+    :param grad_clip: clip each optimiser's global gradient norm to this value (NaN/inf gradients
+        always stop training with :class:`TrainingDiverged` before the update).
     """
     if not (isinstance(epochs, int) and epochs >= 1):
         raise PyprogenError(f"epochs: expected a positive integer, got {epochs!r}")
@@ -70,16 +77,24 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
         raise PyprogenError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise PyprogenError(f"lr: expected a positive number, got {lr!r}")
+    if not (isinstance(seed, numbers.Integral) and 0 <= seed < 2**32):  # seeds torch.Generator(seed·1000003 + epoch)
+        raise PyprogenError(f"seed: expected an integer in [0, 2**32), got {seed!r}")
     if resume and out is None:
         raise PyprogenError("resume: needs out=DIR holding a checkpoint")
     device = model.device
     x = as_training_tensor(model, data).to(device)
     x_test = None if test_data is None else as_training_tensor(model, test_data, "test_data").to(device)
     loss = resolve_loss(loss, model)
-    set_seed(seed)
+    # PyroModule models keep their parameters in the module; the global param store only caches them
+    # by name, and a stale entry from an earlier model of the same architecture would capture the
+    # gradients of a JIT-compiled loss. Start every fit from an empty store (as Pyro's tutorials do).
+    pyro.clear_param_store()
+    set_seed(distributed.rank_seed(seed))  # the run seed itself in one process (distributed.py)
     step = make_step(model, loss, lr)
     batches = _batches(len(x), batch_size, seed, 0)
     step.initialise(x[batches[0]])
+    distributed.synchronise(step, device)  # gradient all-reduce over ranks; no-op in one process
+    guard_step(step, grad_clip)
     fit_args = {"batch_size": batch_size, "lr": float(lr), "seed": int(seed), "loss": type(loss).__name__}
 
     history, start = History(), 0
@@ -90,20 +105,27 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
                 raise PyprogenError(f"resume: {key} was {state['fit'][key]} in the checkpoint, got {fit_args[key]}")
         model.load_state_dict(state["model"])
         step.load_state_dict(state["step"])
-        set_rng_state(state["rng"])
+        set_rng_state(distributed.rank_rng_state(state))
         history, start = History(state["history"]), int(state["epoch"])
 
-    bar = tqdm(total=epochs * len(batches), initial=start * len(batches), disable=not progress,
+    sampler = distributed.ShardedBatches(lambda e: _batches(len(x), batch_size, seed, e), len(batches[0]))
+    main = distributed.is_main_process()  # rank 0 writes files and shows the bar
+    lock = RunLock(out).acquire() if out is not None and main else None  # a second run on `out` fails here
+    bar = tqdm(total=epochs * len(batches), initial=start * len(batches), disable=not progress or not main,
                desc=type(model).__name__, unit="step", mininterval=0.5)
     try:
         for epoch in range(start, epochs):
             t0, totals, seen = time.perf_counter(), {}, 0
             model.train()
-            for i, idx in enumerate(_batches(len(x), batch_size, seed, epoch)):
+            sampler.set_epoch(epoch)
+            for i, idx in enumerate(sampler):  # this rank's rows of each global batch
                 batch = x[idx]
-                result = step.step(batch)
+                where = f" (last good checkpoint kept in {out})" if out else ""
+                try:
+                    result = distributed.all_reduce_mean(step.step(batch))  # global mean
+                except TrainingDiverged as exc:
+                    raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {i + 1}: {exc}{where}") from None
                 if not _finite(result):
-                    where = f" (last good checkpoint kept in {out})" if out else ""
                     raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {i + 1}: "
                                            f"loss {result}{where}")
                 items = {"loss": result} if isinstance(result, float) else result
@@ -113,21 +135,27 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
                 bar.update(1)
                 if i % 20 == 0:
                     bar.set_postfix(epoch=epoch + 1, loss=f"{_scalar(result) / (len(idx) if isinstance(result, float) else 1):.4g}")
+            if not parameters_finite(model):  # never checkpoint NaN/inf parameters
+                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: parameters are NaN/inf{where}")
             entry = {"epoch": epoch + 1}
             per_point = isinstance(result, float)  # SVI losses are sums over the batch
             for k, v in totals.items():
                 entry[k] = v / seen / (len(idx) if per_point else 1)
             if x_test is not None:
-                entry["test_loss"] = evaluate_loss(step, x_test, batch_size)
+                entry["test_loss"] = distributed.evaluate_loss(step, x_test, batch_size, evaluate_loss)
             entry["seconds"] = time.perf_counter() - t0
             history.append(entry)
             if out is not None:
-                save_checkpoint(out, {"model": model.state_dict(), "step": step.state_dict(), "rng": get_rng_state(),
-                                      "epoch": epoch + 1, "config": model.config, "fit": fit_args,
-                                      "history": list(history)})
+                rngs = distributed.gather_rng_states(get_rng_state())  # every rank's, for an exact resume
+            if out is not None and main:
+                save_checkpoint(out, {"model": model.state_dict(), "step": step.state_dict(), "rng": rngs[0],
+                                      "rng_ranks": rngs, "epoch": epoch + 1, "config": model.config,
+                                      "fit": fit_args, "history": list(history)})
                 write_metrics(out, history)
     finally:
         bar.close()
+        if lock is not None:
+            lock.release()
     model.eval()
     return history
 

@@ -7,8 +7,10 @@ ELBO or callable loss) and :class:`pyprogen.infer.adversarial_svi.AdversarialSVI
 """
 import torch
 
+from ..errors import PyprogenError
 from ..infer.adversarial_loss import AdversarialLoss
 from ..infer.svi import TorchSVI
+from ..infer.wae_gan_svi import WAEGANLoss
 
 STEP_FACTORIES = {}
 
@@ -25,7 +27,18 @@ def register_step(loss_type):
 def _adversarial(model, loss, lr):
     from ..infer.adversarial_svi import AdversarialSVI
 
+    if not isinstance(getattr(model, "critic", None), torch.nn.Module):
+        raise PyprogenError(f"loss: the adversarial loss {type(loss).__name__} needs a model with a critic "
+                            f"(gan, wae-gan), got {type(model).__name__}")
+
     return AdversarialSVI.for_model(model, loss, lr)
+
+
+@register_step(WAEGANLoss)
+def _wae_gan(model, loss, lr):
+    from ..infer.wae_gan_svi import WAEGANSVI
+
+    return WAEGANSVI.for_model(model, loss, lr)
 
 
 def _svi(model, loss, lr):

@@ -1,0 +1,371 @@
+"""Data-parallel training on PyTorch's own engine: ``torch.distributed`` + DDP, launched by torchrun.
+
+Each of ``W`` processes (ranks) holds the whole model and the whole data tensor, takes its
+shard of every *global* minibatch, computes the loss on it and synchronises gradients through
+``torch.distributed`` before the optimiser step, so every rank applies the same update
+(Li et al. 2020, "PyTorch Distributed: Experiences on Accelerating Data Parallel Training").
+
+- **Process group** (:func:`process_group`): initialised from torchrun's environment
+  (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``); gloo on CPU, nccl
+  on CUDA (one device per local rank). Outside torchrun it is a no-op and training is the
+  ordinary one-process loop.
+- **Sharding** (:class:`ShardedBatches`): fit's epoch permutation, seeded by ``(seed, epoch)``
+  (the ``set_epoch`` of ``DistributedSampler``), cut into global batches of ``batch_size``;
+  rank ``r`` takes the ``r``-th contiguous ``batch_size / W`` rows of each. The global batch is
+  therefore the one a single process would use, and ``--batch-size`` keeps its meaning (and
+  the learning rate stays valid) whatever ``W`` is.
+- **Gradients, SVI** (:func:`synchronise`): the ELBO becomes a module (:class:`ELBOLoss`, like
+  Pyro's ``ELBOModule``) wrapped in ``DistributedDataParallel``, which all-reduces gradient
+  buckets *during* backward, overlapping communication with computation. Pyro ELBOs are sums
+  over the data plate (fit's convention), so the single-process loss of the global batch is
+  ``Σ_r L_r``; DDP averages by default, so a communication hook (:func:`sum_allreduce_hook`)
+  SUMs instead: the synchronised gradient is ``Σ_r ∇L_r``, exactly the global-batch gradient. Pyro params that live outside
+  the model's modules (``pyro.param``) are all-reduced explicitly after backward.
+- **Gradients, adversarial** (:func:`synchronise`): the gradient penalties (WGAN-GP, WGAN-LP,
+  GAN-DP/R1, R2) differentiate ``∇_x D`` again (``create_graph=True``). DDP's reducer does not
+  support double backward (its docs: DDP "does not work with torch.autograd.grad()"; the
+  StyleGAN2-ADA trainer all-reduces by hand for the same reason), so here every optimiser's
+  gradients are flattened into one buffer and all-reduced explicitly with ``torch.distributed``
+  in a ``step`` pre-hook of the generator and of the critic optimiser. The adversarial losses
+  are means over the batch, so the buffer is averaged (SUM / W; gloo has no AVG).
+- **Seeds** (:func:`rank_seed`): rank 0 keeps the run seed (a one-process torchrun run equals a
+  plain run); rank ``r > 0`` gets an independent stream from ``numpy.random.SeedSequence(seed,
+  spawn_key=(r,))``. Latent draws differ between ranks, the run is reproducible, and every
+  rank's RNG state goes into the checkpoint so ``--resume`` continues exactly.
+- **Reporting**: the step's loss is all-reduced every step (:func:`all_reduce_mean`; the mean
+  over ranks of the local sums, divided by the local batch size as ``fit`` does, is the global
+  loss per point, and no rank can stop on NaN while the others wait in a collective).
+  Checkpoints, metrics, figures and progress bars are rank 0's (:func:`is_main_process`);
+  evaluation shards the test set and gathers (:func:`evaluate_loss`, :func:`reduce_evaluation`).
+
+Batch-coupled estimators (WAE's minibatch MMD, TC's MSS estimator, BatchNorm statistics) see
+only the local shard: their distributed gradient is the sum of per-shard estimates, a valid
+estimator but not the global-batch one.
+"""
+import contextlib
+import datetime
+import os
+
+import numpy as np
+import pyro
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ..errors import PyprogenError
+
+__all__ = ["process_group", "world_size", "rank", "is_distributed", "is_main_process", "rank_seed",
+           "ShardedBatches", "shard_rows", "all_reduce_mean", "all_reduce_gradients", "synchronise",
+           "evaluate_loss", "reduce_evaluation", "gather_rng_states", "rank_rng_state",
+           "move_param_store", "ELBOLoss"]
+
+
+# -- process group ------------------------------------------------------------------------------
+def _env_int(name, default):
+    value = os.environ.get(name)
+    return default if value is None else int(value)
+
+
+@contextlib.contextmanager
+def process_group(device=torch.device("cpu"), timeout_s=1800):
+    """Join the process group torchrun described in the environment (no-op without one).
+
+    gloo for CPU tensors, nccl for CUDA (each local rank pinned to ``cuda:LOCAL_RANK``). Tears
+    the group down on exit if this call created it.
+    """
+    device = torch.device(device)
+    world = _env_int("WORLD_SIZE", 1)
+    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+        yield
+        return
+    if not dist.is_available():
+        raise PyprogenError("nproc: this torch build has no torch.distributed support")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(_env_int("LOCAL_RANK", 0))
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def is_distributed():
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size():
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank():
+    return dist.get_rank() if is_distributed() else 0
+
+
+def is_main_process():
+    """Rank 0 (or a plain process): the one that writes files and shows progress bars. Outside an
+    initialised group, torchrun's ``RANK`` decides (e.g. printing after the group is torn down)."""
+    return rank() == 0 if is_distributed() else int(os.environ.get("RANK", 0)) == 0
+
+
+def rank_seed(seed, rank_=None):
+    """Seed of rank ``r`` derived from the run seed: ``seed`` itself on rank 0, an independent
+    ``SeedSequence(seed, spawn_key=(r,))`` stream on the others."""
+    r = rank() if rank_ is None else int(rank_)
+    if r == 0:
+        return int(seed)
+    return int(np.random.SeedSequence(int(seed), spawn_key=(r,)).generate_state(1, np.uint32)[0])
+
+
+# -- sharding -----------------------------------------------------------------------------------
+class ShardedBatches:
+    """Rank ``r``'s rows of every global minibatch of an epoch (``DistributedSampler``-style).
+
+    ``make_batches(epoch)`` returns the epoch's global batches (index tensors of equal size);
+    call :meth:`set_epoch` before iterating, like ``DistributedSampler``.
+    """
+
+    def __init__(self, make_batches, batch_size, rank_=None, world=None):
+        self.make_batches, self.rank = make_batches, rank() if rank_ is None else rank_
+        self.world = world_size() if world is None else world
+        if batch_size % self.world:
+            raise PyprogenError(f"batch_size: expected a multiple of the number of processes {self.world}, "
+                                f"got {batch_size}")
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        for idx in self.make_batches(self.epoch):
+            if len(idx) % self.world:
+                raise PyprogenError(f"data: a global batch of {len(idx)} rows cannot be split over "
+                                    f"{self.world} processes")
+            yield shard_rows(idx, self.rank, self.world)
+
+
+def shard_rows(x, rank_=None, world=None):
+    """Rank ``r``'s contiguous share of the rows of ``x`` (sizes differ by at most one)."""
+    world = world_size() if world is None else world
+    return torch.tensor_split(x, world)[rank() if rank_ is None else rank_]
+
+
+# -- collectives ----------------------------------------------------------------------------------
+def all_reduce_mean(values):
+    """Mean over ranks of a float or a dict of floats (one collective); identity in one process."""
+    if not is_distributed():
+        return values
+    keys = None if isinstance(values, float) else list(values)
+    flat = [values] if keys is None else [float(values[k]) for k in keys]
+    t = torch.tensor(flat, dtype=torch.float64, device=_comm_device())
+    dist.all_reduce(t)
+    t = (t / dist.get_world_size()).tolist()
+    return t[0] if keys is None else dict(zip(keys, t))
+
+
+def _comm_device():
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def all_reduce_gradients(params, average):
+    """All-reduce the ``.grad`` of ``params`` in one flat buffer (SUM, or SUM / W when ``average``).
+
+    Parameters whose gradient is ``None`` are skipped: every rank runs the same graph, so the
+    same ones are ``None`` everywhere (a zero would move Adam's moments where one process would not).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads or not is_distributed():
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    if average:
+        flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_parameters(params):
+    """Rank 0's values to every rank (the same seed builds the same model; this makes sure)."""
+    for p in params:
+        with torch.no_grad():
+            dist.broadcast(p.data, src=0)
+
+
+def _hook(params, average):
+    def pre_step(optimizer, args, kwargs):
+        all_reduce_gradients(params, average)
+
+    return pre_step
+
+
+# -- step synchronisation (a registry keyed on the step object's type) ----------------------------
+class ELBOLoss(torch.nn.Module):
+    """``loss(model, guide, x)`` as a module over ``modules``' parameters, for DDP.
+
+    Pyro's ``Trace_ELBO()(model, guide)`` (``ELBOModule``) registers ``model`` and ``guide`` as
+    submodules; ours are bound methods of one model, so its modules are registered explicitly.
+    """
+
+    def __init__(self, differentiable_loss, model, guide, modules):
+        super().__init__()
+        self.loss_fn, self.model_fn, self.guide_fn = differentiable_loss, model, guide
+        self.parts = torch.nn.ModuleList(modules)
+
+    def forward(self, *args, **kwargs):
+        return self.loss_fn(self.model_fn, self.guide_fn, *args, **kwargs)
+
+
+def sum_allreduce_hook(process_group, bucket):
+    """DDP communication hook: SUM the gradient bucket (DDP's default hook divides by ``W``)."""
+    group = process_group if process_group is not None else dist.group.WORLD
+    fut = dist.all_reduce(bucket.buffer(), group=group, async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+SYNCHRONISERS = {}
+
+
+def register_synchroniser(step_type):
+    def decorator(fn):
+        SYNCHRONISERS[step_type] = fn
+        return fn
+
+    return decorator
+
+
+def _ddp(module, device, hook=None):
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    ddp = DistributedDataParallel(module, device_ids=ids)
+    if hook is not None:
+        ddp.register_comm_hook(None, hook)
+    return ddp
+
+
+def _register_svi():
+    from ..infer.svi import TorchSVI
+
+    @register_synchroniser(TorchSVI)
+    def _svi(step, device):
+        modules = [m for m in step.modules if any(p.requires_grad for p in m.parameters())]
+        in_modules = {id(p) for m in modules for p in m.parameters()}
+        if modules:
+            loss = ELBOLoss(step.differentiable_loss, step.model, step.guide, modules)
+            # DDP broadcasts rank 0's parameters and buffers; gradients are SUMmed (an ELBO is a sum)
+            step.loss_module = _ddp(loss, device, hook=sum_allreduce_hook)
+        rest = [p for p in step.params if id(p) not in in_modules]
+        if rest:  # Pyro params outside the modules: an ELBO is a sum over the plate -> SUM
+            broadcast_parameters(rest)
+            step.optimizer.register_step_pre_hook(_hook(rest, average=False))
+
+
+def _register_adversarial():
+    from ..infer.adversarial_svi import AdversarialSVI
+
+    @register_synchroniser(AdversarialSVI)
+    def _adversarial(step, device):
+        # explicit all-reduce: the penalties' double backward rules out DDP's reducer (module docstring)
+        broadcast_parameters(step.gen_params + step.critic_params)
+        step.gen_optimizer.register_step_pre_hook(_hook(step.gen_params, average=True))
+        step.critic_optimizer.register_step_pre_hook(_hook(step.critic_params, average=True))
+
+
+def _register_wae_gan():
+    from ..infer.wae_gan_svi import WAEGANSVI
+
+    @register_synchroniser(WAEGANSVI)
+    def _wae_gan(step, device):
+        # reconstruction and adversarial terms are batch means; the latent critic may carry a penalty
+        broadcast_parameters(step.ae_params + step.critic_params)
+        step.ae_optimizer.register_step_pre_hook(_hook(step.ae_params, average=True))
+        step.critic_optimizer.register_step_pre_hook(_hook(step.critic_params, average=True))
+
+
+_register_svi()
+_register_adversarial()
+_register_wae_gan()
+
+
+def synchronise(step, device):
+    """Make an *initialised* step object synchronise its gradients over the process group
+    (a no-op in one process). Call it before installing other optimiser pre-hooks (clipping,
+    finite checks), so that those see the global gradient."""
+    if not is_distributed():
+        return step
+    for cls in type(step).__mro__:
+        if cls in SYNCHRONISERS:
+            SYNCHRONISERS[cls](step, torch.device(device))
+            return step
+    raise PyprogenError(f"nproc: no distributed synchronisation is registered for {type(step).__name__}")
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+def evaluate_loss(step, x, batch_size, evaluate):
+    """``evaluate(step, rows, batch_size)`` (a mean per point) on this rank's rows, gathered."""
+    if not is_distributed():
+        return evaluate(step, x, batch_size)
+    rows = shard_rows(x)
+    local = evaluate(step, rows, batch_size) * len(rows) if len(rows) else 0.0
+    t = torch.tensor([local, float(len(rows))], dtype=torch.float64, device=_comm_device())
+    dist.all_reduce(t)
+    return float(t[0] / t[1])
+
+
+#: evaluation keys that are means over data points (combined weighted by each rank's count)
+PER_POINT_KEYS = ("nll_nats", "elbo_nats", "bits_per_dim")
+
+
+def reduce_evaluation(result):
+    """Combine per-rank evaluations of disjoint test shards: per-point means weighted by
+    ``num_points``, ``num_points`` summed; other keys (sample-based, e.g. mode coverage) are rank 0's."""
+    if not is_distributed():
+        return result
+    n = float(result.get("num_points", 0))
+    keys = [k for k in PER_POINT_KEYS if result.get(k) is not None]
+    t = torch.tensor([n] + [result[k] * n for k in keys], dtype=torch.float64, device=_comm_device())
+    dist.all_reduce(t)
+    out = [dict(result)]
+    dist.broadcast_object_list(out, src=0)
+    combined = out[0]
+    combined["num_points"] = int(t[0])
+    for i, k in enumerate(keys):
+        combined[k] = float(t[i + 1] / t[0])
+    return combined
+
+
+# -- checkpoint RNG states -------------------------------------------------------------------------
+def gather_rng_states(state):
+    """Every rank's RNG state (a list indexed by rank); a collective, so call it on every rank."""
+    if not is_distributed():
+        return [state]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, state)
+    return out
+
+
+def rank_rng_state(checkpoint):
+    """The RNG state this rank resumes from; refuses a checkpoint written by another world size."""
+    states = checkpoint.get("rng_ranks") or [checkpoint["rng"]]
+    if len(states) != world_size():
+        raise PyprogenError(f"resume: the checkpoint was written by {len(states)} process(es), this run has "
+                            f"{world_size()}; resume with --nproc {len(states)}")
+    return states[rank()]
+
+
+# -- devices ------------------------------------------------------------------------------------
+def move_param_store(device):
+    """Move every Pyro param-store entry not yet on ``device`` there (module parameters that
+    ``model.to(device)`` already moved are the same tensors and stay untouched)."""
+    store = pyro.get_param_store()
+    device = torch.device(device)
+    for name in list(store.keys()):
+        value = store._params[name]
+        if value.device.type == device.type and (device.index is None or value.device.index == device.index):
+            continue
+        with torch.no_grad():
+            moved = value.detach().to(device).requires_grad_(value.requires_grad)
+        store._param_to_name.pop(value, None)
+        store._params[name] = moved
+        store._param_to_name[moved] = name

@@ -1,0 +1,59 @@
+"""Numerical guard for any step object: finite gradients, optional global-norm clipping.
+
+Every ``torch.optim.Optimizer`` a step object holds (``TorchSVI.optimizer``, a GAN's generator
+and critic optimisers, ...) gets a step pre-hook that computes the global gradient norm
+‖g‖₂ = (Σ_p ‖∇p‖²)^½ over its parameters. A NaN/inf norm raises
+:class:`~pyprogen.errors.TrainingDiverged` *before* the update, so the parameters stay as they
+were; ``fit`` adds the epoch and step. With ``grad_clip=c`` the gradients are rescaled by
+min(1, c/‖g‖) (Pascanu et al. 2013, "On the difficulty of training RNNs", Algorithm 1).
+"""
+import math
+
+import torch
+
+from ..errors import PyprogenError, TrainingDiverged
+
+_GUARDED = "_pyprogen_guard"
+
+
+def check_grad_clip(grad_clip):
+    if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip)
+                                      and grad_clip > 0):
+        raise PyprogenError(f"grad_clip: expected a positive number or None, got {grad_clip!r}")
+    return grad_clip
+
+
+def _hook(name, grad_clip):
+    def hook(optimizer, args, kwargs):
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not grads:
+            return None
+        norm = torch.nn.utils.get_total_norm(grads, 2.0)
+        if not bool(torch.isfinite(norm)):
+            raise TrainingDiverged(f"the {name} gradient is {float(norm)} (global norm)")
+        if grad_clip is not None:
+            torch.nn.utils.clip_grads_with_norm_(
+                [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None], grad_clip, norm)
+        return None
+
+    return hook
+
+
+def optimizers(step):
+    """``(attribute name, optimiser)`` for every torch optimiser the step object holds."""
+    return [(k, v) for k, v in vars(step).items() if isinstance(v, torch.optim.Optimizer)]
+
+
+def guard_step(step, grad_clip=None):
+    """Install the finite-gradient check (and clipping) on every optimiser of ``step`` once."""
+    check_grad_clip(grad_clip)
+    for attr, opt in optimizers(step):
+        if getattr(opt, _GUARDED, None) is not None:
+            getattr(opt, _GUARDED).remove()
+        name = attr.replace("_optimizer", "").replace("optimizer", "").replace("gen", "generator") or "model"
+        setattr(opt, _GUARDED, opt.register_step_pre_hook(_hook(name, grad_clip)))
+    return step
+
+
+def parameters_finite(model):
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())

@@ -1,0 +1,80 @@
+"""Starting ``N`` training processes: through torchrun, or from Python for tests and benchmarks.
+
+- :func:`relaunch`: ``pyprogen train ... --nproc N`` runs ``python -m torch.distributed.run
+  --standalone --nproc-per-node N -m pyprogen train ...`` (the same command without
+  ``--nproc``), i.e. exactly what a user would type; torchrun's elastic agent sets ``RANK``,
+  ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``, picks a free port for the
+  single-node rendezvous, and stops every worker when one fails. Multi-node runs call torchrun
+  directly with ``--nnodes``/``--rdzv-*`` (see the README).
+- :func:`spawn`: run ``fn(*args)`` in ``N`` local processes joined in a gloo/nccl group on a
+  free loopback port (``torch.multiprocessing.spawn``), for tests and benchmarks.
+"""
+import os
+import socket
+import subprocess
+import sys
+
+import torch
+
+from ..errors import PyprogenError
+from .distributed import process_group
+
+#: environment variables torchrun (torch.distributed.run) sets in every worker
+TORCHRUN_ENV = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK")
+
+
+def under_torchrun():
+    """True in a worker started by torchrun (or by :func:`spawn`)."""
+    return any(k in os.environ for k in TORCHRUN_ENV)
+
+
+def strip_option(argv, option):
+    """``argv`` without ``option VALUE`` / ``option=VALUE``."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == option:
+            skip = True
+        elif not token.startswith(option + "="):
+            out.append(token)
+    return out
+
+
+def torchrun_command(nproc, argv, module="pyprogen"):
+    """The torchrun command line that runs ``python -m module argv`` in ``nproc`` local processes."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={int(nproc)}",
+            "-m", module, *strip_option(list(argv), "--nproc")]
+
+
+def relaunch(nproc, argv):
+    """Run ``pyprogen argv`` under torchrun with ``nproc`` processes; returns torchrun's exit status."""
+    if under_torchrun():
+        raise PyprogenError("nproc: already running under torchrun; drop --nproc (torchrun's "
+                            "--nproc-per-node sets the number of processes)")
+    return subprocess.call(torchrun_command(nproc, argv))
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _worker(local_rank, fn, nproc, port, threads, device, args):
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
+                       "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)})
+    torch.set_num_threads(threads)
+    with process_group(device):
+        fn(*args)
+
+
+def spawn(fn, nproc, *args, threads=None, device="cpu"):
+    """Run ``fn(*args)`` in ``nproc`` fresh processes forming one process group (gloo on CPU).
+
+    ``fn`` must be importable (a module-level function); results go through files. Each process
+    gets ``threads`` intra-op threads (default: the CPU count divided by ``nproc``, at least 1).
+    """
+    threads = threads or max(1, (os.cpu_count() or 1) // int(nproc))
+    torch.multiprocessing.spawn(_worker, args=(fn, int(nproc), free_port(), threads, device, args), nprocs=int(nproc),
+                                join=True)

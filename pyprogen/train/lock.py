@@ -1,0 +1,91 @@
+"""One training per run directory: an exclusive, non-blocking ``fcntl.flock`` on ``out/.lock``.
+
+A second training pointed at the same directory fails at once with a
+:class:`~pyprogen.errors.PyprogenError` naming the directory and the holder's pid; the first is
+unharmed. The kernel drops an ``flock`` when its process dies (even by SIGKILL), so a lock left
+by a crashed run never blocks the next one. Within one process the lock is re-entrant (a
+``train_run`` that holds it may call ``fit``, which takes it again).
+
+Once the lock is held, the temp files of ``checkpoint.pt``/``metrics.json`` that a killed run
+left behind (``pyprogen.io`` names them ``.<name>.<random>.tmp``) are removed: nobody else can
+be writing them.
+"""
+import contextlib
+import fcntl
+import os
+
+from ..errors import PyprogenError
+from .checkpoint import CHECKPOINT, METRICS
+
+LOCK_NAME = ".lock"
+_HELD = {}  # realpath of the run directory -> [file object, depth, pid]
+
+
+class RunLock:
+    """``with RunLock(out): ...`` or ``lock = RunLock(out).acquire(); ...; lock.release()``."""
+
+    def __init__(self, out):
+        self.out = os.fspath(out)
+        self.key = None
+
+    def acquire(self):
+        os.makedirs(self.out, exist_ok=True)
+        key = os.path.realpath(self.out)
+        held = _HELD.get(key)
+        if held is not None and held[2] == os.getpid():
+            held[1] += 1
+            self.key = key
+            return self
+        path = os.path.join(self.out, LOCK_NAME)
+        f = open(path, "a+")  # the lock file itself is not an output; it is never replaced
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise PyprogenError(f"out: {self.out} is in use by another training (pid {holder}); "
+                                "wait for it to finish or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        _HELD[key] = [f, 1, os.getpid()]
+        self.key = key
+        _remove_stale_temp_files(self.out)
+        return self
+
+    def release(self):
+        key, self.key = self.key, None
+        held = _HELD.get(key) if key is not None else None
+        if held is None or held[2] != os.getpid():
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[key]
+            f = held[0]
+            with contextlib.suppress(OSError):
+                f.seek(0)
+                f.truncate()
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            f.close()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def run_lock(out):
+    """A held :class:`RunLock` on ``out`` (``out=None``: a no-op context)."""
+    return contextlib.nullcontext() if out is None else RunLock(out)
+
+
+def _remove_stale_temp_files(directory):
+    prefixes = tuple(f".{name}." for name in (CHECKPOINT, METRICS))
+    for name in os.listdir(directory):
+        if name.startswith(prefixes) and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))

@@ -1,0 +1,206 @@
+"""Fuzzing every CLI flag with hypothesis: ``pyprogen.cli.main([...])`` returns 0, or 2 with exactly one
+line on stderr and no traceback, whatever the value.
+
+Every flag of every subcommand is found by walking the argparse parser (flags added later are fuzzed
+too) and fed hypothesis values with the commands stubbed out (parsing only). The flags whose values
+reach the package (names, paths, targets) are then fuzzed end to end on a tiny data set (1 step).
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import strategies as st
+
+from pyprogen import cli
+from pyprogen.models import MODELS
+
+PARSE = settings(max_examples=30, deadline=None, database=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+RUN = settings(max_examples=8, deadline=None, database=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+VALUES = st.one_of(
+    st.text(max_size=24),
+    st.integers(min_value=-2**70, max_value=2**70).map(str),
+    st.floats().map(repr),
+    st.sampled_from(["nan", "inf", "-inf", "1e309", "-0", "0", "1", "0x10", "1_000", "", " ", "٣", "--", "-1",
+                     "Normal(4, 1.25)", "gan,wgan-gp", "a,,b", ",", "x.png", "x.npy", "/dev/null"]),
+)
+PLACEHOLDER = {"model": "vae", "dir": "nowhere", "--data": "ring8", "--out": "x.png"}
+
+
+def flags():
+    """(subcommand, option string or positional name, action) for every argument of every subcommand."""
+    sub = next(a for a in cli.build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    out = []
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.dest == "help":
+                continue
+            out.append((name, action.option_strings[0] if action.option_strings else action.dest, action))
+    return out
+
+
+FLAGS = flags()
+
+
+SUBPARSERS = next(a for a in cli.build_parser()._actions if a.__class__.__name__ == "_SubParsersAction").choices
+
+
+def required_argv(cmd, skip):
+    parser = SUBPARSERS[cmd]
+    argv = [cmd]
+    for action in parser._actions:
+        name = action.option_strings[0] if action.option_strings else action.dest
+        if name == skip or action.dest == "help":
+            continue
+        if not action.option_strings:
+            argv.append(PLACEHOLDER[name])
+        elif action.required:
+            argv += [name, PLACEHOLDER[name]]
+    return argv
+
+
+def event(text):
+    try:
+        hypothesis_event(text)
+    except Exception:  # outside a hypothesis test (plain parametrised cases)
+        pass
+
+
+def run_main(argv, capsys):
+    capsys.readouterr()
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if code == 0:
+        event("exit 0")
+    else:
+        assert code == 2, (argv, code, err)
+        assert err.count("\n") == 1 and err.startswith("pyprogen: error: "), (argv, err)
+        event("exit 2")
+    return code
+
+
+@pytest.mark.parametrize("cmd, flag, action", FLAGS, ids=[f"{c} {f}" for c, f, _ in FLAGS])
+@PARSE
+@given(value=VALUES)
+def test_every_flag_parses_or_exits_2(cmd, flag, action, value, capsys, monkeypatch):
+    seen = {}
+    monkeypatch.setitem(cli.COMMANDS, cmd, lambda args: seen.update(vars(args)))
+    argv = required_argv(cmd, flag)
+    if action.option_strings:
+        argv += [flag] if action.nargs == 0 else [flag, value]
+    else:
+        argv.insert(1, value)
+    if run_main(argv, capsys) == 0:
+        got = seen[action.dest]
+        items = got if action.nargs in ("+", "*") else [got]
+        if action.choices is not None:
+            assert all(v in action.choices for v in items)
+        if action.type is cli.comma_list:  # non-empty, stripped names
+            assert got and all(isinstance(t, str) and t and t == t.strip() for t in got)
+        elif action.type is not None:  # a parsed value is what the type accepts
+            assert all(action.type(str(v)) == v for v in items)
+
+
+def test_typed_flags_refuse_the_classic_mistakes(capsys, monkeypatch):
+    monkeypatch.setitem(cli.COMMANDS, "train", lambda args: None)
+    for flag, bad in [("--epochs", "0"), ("--epochs", "1.5"), ("--lr", "nan"), ("--lr", "-1e-3"), ("--lr", "inf"),
+                      ("--seed", str(2**64)), ("--latent-dim", str(10**11)), ("--beta", "-1"), ("--grad-clip", "0"),
+                      ("--likelihood", "poisson"), ("--device", "tpu"), ("--num-particles", "0")]:
+        assert run_main(["train", "vae", "--data", "ring8", flag, bad], capsys) == 2, flag
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    path = root / "tiny.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32))
+    return root
+
+
+def safe_path(root, text):
+    """A fuzzed path kept inside ``root`` (no absolute paths, no '..', no NUL)."""
+    parts = [p for p in text.replace("\x00", "").split("/") if p not in ("", ".", "..")]
+    return str(root.joinpath("out", *parts)) if parts else str(root / "out" / "default")
+
+
+TRAIN = ["--epochs", "1", "--batch-size", "100000", "--latent-dim", "1", "--num-particles", "1", "--no-progress"]
+
+
+@RUN
+@given(model=st.one_of(st.sampled_from(sorted(MODELS)), st.text(max_size=10)))
+def test_train_model_name_end_to_end(tiny, model, capsys):
+    run_main(["train", model, "--data", str(tiny / "tiny.npy"), "--out", str(tiny / "m"), *TRAIN], capsys)
+
+
+@RUN
+@given(data=st.one_of(st.sampled_from(["ring8", "Normal(4, 1.25)", "Exponential(1e-46)", "tiny.npy", "nope.npy",
+                                       "tiny.npz", "Mixture(", "/etc/passwd", "/dev/zero.npy"]), st.text(max_size=16)))
+@example(data="a\x00b.npy")
+def test_train_data_end_to_end(tiny, data, capsys):
+    data = str(tiny / data) if data.startswith("tiny") else data
+    run_main(["train", "vae", "--data", data, "--out", str(tiny / "d"), *TRAIN], capsys)
+
+
+@RUN
+@given(loss=st.one_of(st.sampled_from(["elbo", "iwae", "gan", "wgan-gp", "mmd"]), st.text(max_size=10)),
+       data_dir=st.one_of(st.none(), st.text(max_size=10)))
+def test_train_loss_and_data_dir_end_to_end(tiny, loss, data_dir, capsys):
+    extra = [] if data_dir is None else ["--data-dir", data_dir]
+    run_main(["train", "vae", "--data", str(tiny / "tiny.npy"), "--loss", loss, "--out", str(tiny / "l"), *TRAIN,
+              *extra], capsys)
+
+
+@RUN
+@given(out=st.text(max_size=20))
+@example(out="a\x00b")
+def test_train_out_end_to_end(tiny, out, capsys):
+    run_main(["train", "vae", "--data", str(tiny / "tiny.npy"), "--out", safe_path(tiny, out), *TRAIN], capsys)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny):
+    from pyprogen.cli import main
+
+    assert main(["train", "vae", "--data", str(tiny / "tiny.npy"), "--out", str(tiny / "run"), *TRAIN]) == 0
+    return tiny / "run"
+
+
+@PARSE
+@given(cmd=st.sampled_from(["evaluate", "sample", "diagnose"]), where=st.text(max_size=20))
+@example(cmd="sample", where="a\x00b")
+def test_run_dir_argument_end_to_end(tiny, cmd, where, capsys):
+    argv = [cmd, where] + (["--out", str(tiny / "s.npy")] if cmd == "sample" else [])
+    assert run_main(argv, capsys) == 2  # never a trained run directory
+
+
+@RUN
+@given(out=st.text(max_size=20), n=st.integers(min_value=-3, max_value=2000))
+@example(out="x.png", n=5)
+@example(out="x.npy", n=1)
+def test_sample_out_and_n_end_to_end(run_dir, tiny, out, n, capsys):
+    assert run_main(["sample", str(run_dir), "-n", str(n), "--out", safe_path(tiny, out)], capsys) in (0, 2)
+
+
+@RUN
+@given(data=st.one_of(st.sampled_from(["ring8", "grid25", "mnist", "Normal(0, 1)", "tiny.npy"]), st.text(max_size=12)))
+def test_evaluate_data_end_to_end(run_dir, tiny, data, capsys):
+    data = str(tiny / data) if data.startswith("tiny") else data
+    run_main(["evaluate", str(run_dir), "--data", data, "--num-particles", "2", "--json"], capsys)
+
+
+@pytest.mark.parametrize("argv", [
+    ["stability", "--target", "Normal(4, 1.25", "--quick"],
+    ["stability", "--target", "__import__('os').system('true')", "--quick"],
+    ["stability", "--target", "Normal(0, -1)", "--quick"],
+    ["stability", "--methods", "nonsense", "--quick"],
+    ["compare", "--models", "vae,nonsense", "--epochs", "1"],
+    ["compare", "--data", "nope.npy", "--epochs", "1"],
+    ["diagnose", "nowhere"],
+])
+def test_slow_commands_refuse_bad_values_before_working(argv, capsys, tmp_path):
+    assert run_main([*argv, "--out", str(tmp_path / "o")], capsys) == 2

@@ -1,0 +1,246 @@
+"""Multi-process training (torch.distributed, gloo on CPU): exactness against one process,
+rank-0-only files, exact resume, sharding, seeds, the CLI's ``--nproc`` and CUDA placement.
+
+The 2-process runs start with ``torch.multiprocessing.spawn`` on a free loopback port; one spawn
+runs every scenario so the test pays the process start-up once.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pyro
+import pytest
+import torch
+
+from pyprogen.cli import main
+from pyprogen.models import build
+from pyprogen.seeding import set_seed
+from pyprogen.train import fit
+from pyprogen.train.distributed import ShardedBatches, rank_seed
+from pyprogen.train.fit import _batches
+from pyprogen.train.global_noise import GlobalBatchNoise
+from pyprogen.train.launch import spawn, strip_option, torchrun_command
+
+# 12 Bernoulli pixels with distinct rates (VAE) and a 2-D two-blob cloud (GAN); fixed by seed 0
+_g = torch.Generator().manual_seed(0)
+VAE_DATA = (torch.rand(200, 12, generator=_g) < torch.linspace(0.1, 0.9, 12)).float()
+GAN_DATA = torch.randn(160, 2, generator=_g) * 0.3 + torch.tensor([[1.5, -1.0]]) * torch.sign(torch.randn(160, 1, generator=_g))
+
+
+def vae_run(**kw):
+    """VAE: 2 epochs x 4 global batches of 50, Trace_ELBO, noise shared row by row across ranks."""
+    set_seed(1)
+    model = build("vae", (12,), latent_dim=2, hidden=(16,))
+    with GlobalBatchNoise(seed=7):
+        history = fit(model, VAE_DATA, epochs=2, batch_size=50, lr=0.01, seed=3, progress=False, **kw)
+    return model, history
+
+
+def gan_run():
+    """GAN-DP (R1 penalty, double backward): 2 epochs x 4 global batches of 40."""
+    set_seed(1)
+    model = build("gan", (2,), latent_dim=2, hidden=(16, 16))
+    with GlobalBatchNoise(seed=7):
+        history = fit(model, GAN_DATA, loss="gan-dp", epochs=2, batch_size=40, lr=1e-3, seed=3, progress=False)
+    return model, history
+
+
+def plain_vae(seed_init=1):
+    set_seed(seed_init)
+    return build("vae", (12,), latent_dim=2, hidden=(16,))
+
+
+def state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _worker(tmp):
+    """Every scenario in one process group; rank 0 saves what the test compares."""
+    rank = torch.distributed.get_rank()
+    results = {}
+    pyro.clear_param_store()
+    vae, vae_hist = vae_run()
+    results["vae"], results["vae_losses"] = state(vae), vae_hist.losses
+    pyro.clear_param_store()
+    gan, gan_hist = gan_run()
+    results["gan"], results["gan_losses"] = state(gan), [e["gen_loss"] for e in gan_hist]
+    # ordinary (per-rank noise) distributed runs: uninterrupted vs interrupted + resumed
+    pyro.clear_param_store()
+    full = plain_vae()
+    fit(full, VAE_DATA, epochs=2, batch_size=50, seed=4, out=os.path.join(tmp, "a"), progress=False)
+    pyro.clear_param_store()
+    part = plain_vae()
+    fit(part, VAE_DATA, epochs=1, batch_size=50, seed=4, out=os.path.join(tmp, "b"), progress=False)
+    pyro.clear_param_store()
+    resumed = plain_vae(seed_init=123)  # everything must come from the checkpoint
+    fit(resumed, VAE_DATA, epochs=2, batch_size=50, seed=4, out=os.path.join(tmp, "b"), resume=True, progress=False)
+    results["full"], results["resumed"] = state(full), state(resumed)
+    # every rank's parameters, to check that the ranks agree
+    gathered = [None, None]
+    torch.distributed.all_gather_object(gathered, {"vae": results["vae"], "full": results["full"]})
+    results["ranks"] = gathered
+    if rank == 0:
+        torch.save(results, os.path.join(tmp, "results.pt"))
+
+
+@pytest.fixture(scope="module")
+def two_process(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("ddp"))
+    spawn(_worker, 2, tmp, threads=1)
+    return tmp, torch.load(os.path.join(tmp, "results.pt"), weights_only=True)
+
+
+def assert_close(a, b, atol):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=atol, msg=k)
+
+
+def test_two_process_vae_equals_one_process_with_same_global_batch(two_process):
+    _, res = two_process
+    model, history = vae_run()
+    # float32 sums over 25 + 25 rows instead of 50 rows differ by ~1 ulp; Adam keeps that at ~1e-6
+    assert_close(res["vae"], state(model), atol=2e-5)
+    assert res["vae_losses"] == pytest.approx(history.losses, rel=1e-5)  # the global mean per point
+    assert max((res["vae"][k] - state(plain_vae())[k]).abs().max() for k in res["vae"]) > 1e-2  # it trained
+
+
+def test_two_process_gan_dp_equals_one_process(two_process):
+    _, res = two_process
+    model, history = gan_run()
+    assert_close(res["gan"], state(model), atol=2e-5)
+    assert res["gan_losses"] == pytest.approx([e["gen_loss"] for e in history], rel=1e-4)
+
+
+def test_ranks_hold_identical_parameters(two_process):
+    _, res = two_process
+    r0, r1 = res["ranks"]
+    for name in ("vae", "full"):
+        for k in r0[name]:
+            assert torch.equal(r0[name][k], r1[name][k]), (name, k)
+
+
+def test_distributed_resume_equals_uninterrupted_and_rank0_writes_once(two_process):
+    tmp, res = two_process
+    for k in res["full"]:
+        assert torch.equal(res["full"][k], res["resumed"][k]), k
+    for run in ("a", "b"):
+        files = sorted(f for f in os.listdir(os.path.join(tmp, run)) if not f.startswith("."))
+        assert files == ["checkpoint.pt", "metrics.json"]  # no per-rank copies, no torn temp files
+        entries = json.loads(open(os.path.join(tmp, run, "metrics.json")).read())
+        assert [e["epoch"] for e in entries] == [1, 2]
+        ckpt = torch.load(os.path.join(tmp, run, "checkpoint.pt"), weights_only=True)
+        assert len(ckpt["rng_ranks"]) == 2  # both ranks' RNG states, for an exact resume
+        assert not torch.equal(ckpt["rng_ranks"][0]["torch"], ckpt["rng_ranks"][1]["torch"])
+
+
+def test_one_process_resume_of_two_process_checkpoint_is_refused(two_process):
+    tmp, _ = two_process
+    from pyprogen.errors import PyprogenError
+
+    with pytest.raises(PyprogenError, match="written by 2 process"):
+        fit(plain_vae(), VAE_DATA, epochs=3, batch_size=50, seed=4, out=os.path.join(tmp, "b"), resume=True,
+            progress=False)
+
+
+def test_sharded_batches_partition_each_global_batch():
+    make = lambda e: _batches(100, 20, 5, e)  # noqa: E731
+    shards = [ShardedBatches(make, 20, rank_=r, world=2) for r in range(2)]
+    for epoch in (0, 3):
+        for s in shards:
+            s.set_epoch(epoch)
+        for glob, a, b in zip(make(epoch), *shards):
+            assert torch.equal(torch.cat([a, b]), glob) and len(a) == len(b) == 10
+    assert not torch.equal(make(0)[0], make(3)[0])  # set_epoch reshuffles
+    from pyprogen.errors import PyprogenError
+
+    with pytest.raises(PyprogenError, match="batch_size"):
+        ShardedBatches(make, 21, rank_=0, world=2)
+
+
+def test_rank_seeds_reproducible_and_distinct():
+    assert rank_seed(5, 0) == 5  # one process: the run seed itself
+    assert rank_seed(5, 1) == rank_seed(5, 1)
+    assert len({rank_seed(5, r) for r in range(8)} | {rank_seed(6, r) for r in range(8)}) == 16
+
+
+def test_global_noise_in_one_process_is_the_global_draw():
+    """With W = 1 the handler's draw is z = loc + scale·ε with ε from Generator(seed·1000003 + k)."""
+    loc, scale = torch.randn(5, 3), torch.rand(5, 3) + 0.5
+
+    def guide():
+        with pyro.plate("data", 5):
+            return pyro.sample("z", pyro.distributions.Normal(loc, scale).to_event(1))
+
+    with GlobalBatchNoise(seed=2):
+        z0, z1 = guide(), guide()
+    eps0 = torch.randn(5, 3, generator=torch.Generator().manual_seed(2 * 1_000_003))
+    eps1 = torch.randn(5, 3, generator=torch.Generator().manual_seed(2 * 1_000_003 + 1))
+    torch.testing.assert_close(z0, loc + scale * eps0, rtol=0, atol=1e-6)
+    torch.testing.assert_close(z1, loc + scale * eps1, rtol=0, atol=1e-6)
+
+
+def test_torchrun_command_drops_nproc():
+    assert strip_option(["train", "vae", "--nproc", "2", "--nproc=3", "--epochs", "1"], "--nproc") == \
+        ["train", "vae", "--epochs", "1"]
+    cmd = torchrun_command(2, ["train", "vae", "--nproc", "2"])
+    assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "pyprogen",
+                       "train", "vae"]
+
+
+def test_cli_nproc_2_end_to_end(tmp_path):
+    """``pyprogen train ... --nproc 2`` re-launches through torchrun: one set of files, gathered evaluation."""
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "pyprogen", "train", "vae", "--data", "ring8", "--epochs", "1",
+                           "--batch-size", "500", "--latent-dim", "2", "--num-particles", "10", "--out", str(out),
+                           "--no-progress", "--nproc", "2"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("| nll_nats |") == 1  # rank 0 alone prints
+    assert sorted(f for f in os.listdir(out) if not f.startswith(".")) == \
+        ["checkpoint.pt", "loss.png", "metrics.json", "samples.png"]
+    final = json.loads((out / "metrics.json").read_text())[-1]
+    assert final["split"] == "test" and final["num_points"] == 1000  # 500 + 500 rows gathered from 2 ranks
+    assert final["nll_nats"] == pytest.approx(final["bits_per_dim"] * 2 * 0.6931471805599453, rel=1e-9)
+
+
+def test_cli_cuda_without_gpu_is_a_clear_error(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device exists")
+    assert main(["train", "vae", "--data", "ring8", "--device", "cuda", "--nproc", "2"]) == 2
+    assert "cuda was asked for but no CUDA device" in capsys.readouterr().err
+
+
+def test_cli_nproc_needs_divisible_batch(capsys):
+    assert main(["train", "vae", "--data", "ring8", "--batch-size", "5", "--nproc", "2"]) == 2
+    assert "batch-size: expected a multiple of --nproc 2" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_fit_puts_model_data_and_param_store_on_gpu():
+    from pyprogen.train.distributed import move_param_store
+
+    model = plain_vae().to("cuda")
+    pyro.param("extra", torch.ones(3))  # a Pyro param outside the model, created on the CPU
+    move_param_store("cuda")
+    fit(model, VAE_DATA, epochs=1, batch_size=50, progress=False)
+    assert all(p.is_cuda for p in model.parameters())
+    assert all(v.is_cuda for _, v in pyro.get_param_store().items())
+
+
+def _cuda_worker(tmp):
+    model = plain_vae().to("cuda")
+    fit(model, VAE_DATA.cuda(), epochs=1, batch_size=50, progress=False)
+    gathered = [None, None]
+    torch.distributed.all_gather_object(gathered, {k: v.cpu() for k, v in state(model).items()})
+    if torch.distributed.get_rank() == 0:
+        torch.save(gathered, os.path.join(tmp, "cuda.pt"))
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices for nccl")
+def test_two_gpu_nccl_ranks_agree(tmp_path):
+    spawn(_cuda_worker, 2, str(tmp_path), device="cuda")
+    r0, r1 = torch.load(tmp_path / "cuda.pt", weights_only=True)
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
