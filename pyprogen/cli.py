@@ -221,8 +221,8 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for `train --nproc N` to re-launch
         status = COMMANDS[args.command](args)
-    except PyprogenError as exc:
-        print(f"pyprogen: error: {exc}", file=sys.stderr)
+    except PyprogenError as exc:  # first line only: Pyro appends trace shapes to errors raised in a model
+        print(f"pyprogen: error: {(str(exc).splitlines() or [''])[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pyprogen: interrupted", file=sys.stderr)

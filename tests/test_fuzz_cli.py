@@ -3,7 +3,8 @@ line on stderr and no traceback, whatever the value.
 
 Every flag of every subcommand is found by walking the argparse parser (flags added later are fuzzed
 too) and fed hypothesis values with the commands stubbed out (parsing only). The flags whose values
-reach the package (names, paths, targets) are then fuzzed end to end on a tiny data set (1 step).
+reach the package (names, paths, targets) are fuzzed end to end on a tiny data set (1 step; marked
+slow); the default suite replays the cases that fuzzing found, and every run-directory argument.
 """
 import os
 
@@ -131,12 +132,14 @@ def safe_path(root, text):
 TRAIN = ["--epochs", "1", "--batch-size", "100000", "--latent-dim", "1", "--num-particles", "1", "--no-progress"]
 
 
+@pytest.mark.slow
 @RUN
 @given(model=st.one_of(st.sampled_from(sorted(MODELS)), st.text(max_size=10)))
 def test_train_model_name_end_to_end(tiny, model, capsys):
     run_main(["train", model, "--data", str(tiny / "tiny.npy"), "--out", str(tiny / "m"), *TRAIN], capsys)
 
 
+@pytest.mark.slow
 @RUN
 @given(data=st.one_of(st.sampled_from(["ring8", "Normal(4, 1.25)", "Exponential(1e-46)", "tiny.npy", "nope.npy",
                                        "tiny.npz", "Mixture(", "/etc/passwd", "/dev/zero.npy"]), st.text(max_size=16)))
@@ -146,6 +149,7 @@ def test_train_data_end_to_end(tiny, data, capsys):
     run_main(["train", "vae", "--data", data, "--out", str(tiny / "d"), *TRAIN], capsys)
 
 
+@pytest.mark.slow
 @RUN
 @given(loss=st.one_of(st.sampled_from(["elbo", "iwae", "gan", "wgan-gp", "mmd"]), st.text(max_size=10)),
        data_dir=st.one_of(st.none(), st.text(max_size=10)))
@@ -155,6 +159,7 @@ def test_train_loss_and_data_dir_end_to_end(tiny, loss, data_dir, capsys):
               *extra], capsys)
 
 
+@pytest.mark.slow
 @RUN
 @given(out=st.text(max_size=20))
 @example(out="a\x00b")
@@ -170,7 +175,7 @@ def run_dir(tiny):
     return tiny / "run"
 
 
-@PARSE
+@settings(PARSE, max_examples=15)
 @given(cmd=st.sampled_from(["evaluate", "sample", "diagnose"]), where=st.text(max_size=20))
 @example(cmd="sample", where="a\x00b")
 def test_run_dir_argument_end_to_end(tiny, cmd, where, capsys):
@@ -178,6 +183,7 @@ def test_run_dir_argument_end_to_end(tiny, cmd, where, capsys):
     assert run_main(argv, capsys) == 2  # never a trained run directory
 
 
+@pytest.mark.slow
 @RUN
 @given(out=st.text(max_size=20), n=st.integers(min_value=-3, max_value=2000))
 @example(out="x.png", n=5)
@@ -186,6 +192,12 @@ def test_sample_out_and_n_end_to_end(run_dir, tiny, out, n, capsys):
     assert run_main(["sample", str(run_dir), "-n", str(n), "--out", safe_path(tiny, out)], capsys) in (0, 2)
 
 
+def test_evaluate_on_data_of_another_shape_is_one_line(run_dir, capsys):
+    """Found by fuzzing: Pyro appends trace shapes to an error raised inside a model (several lines)."""
+    assert run_main(["evaluate", str(run_dir), "--data", "binarized-mnist", "--num-particles", "2"], capsys) == 2
+
+
+@pytest.mark.slow
 @RUN
 @given(data=st.one_of(st.sampled_from(["ring8", "grid25", "mnist", "Normal(0, 1)", "tiny.npy"]), st.text(max_size=12)))
 def test_evaluate_data_end_to_end(run_dir, tiny, data, capsys):
@@ -194,6 +206,13 @@ def test_evaluate_data_end_to_end(run_dir, tiny, data, capsys):
 
 
 @pytest.mark.parametrize("argv", [
+    ["train", "vae", "--data", "ring8", "--loss", "gan"],  # found by fuzzing: AttributeError (no critic)
+    ["train", "vae", "--data", "Exponential(1e-46)"],  # found: inf samples reached training
+    ["train", "vae", "--data", "Normal(1e39, 1)"],  # found: float32 overflow of a finite parameter
+    ["train", "vae", "--data", "a\x00b.npy"],
+    ["train", "vae", "--data", "/etc/passwd"],
+    ["train", "nonsense", "--data", "ring8"],
+    ["train", "pixelcnn", "--data", "ring8", "--epochs", "1"],
     ["stability", "--target", "Normal(4, 1.25", "--quick"],
     ["stability", "--target", "__import__('os').system('true')", "--quick"],
     ["stability", "--target", "Normal(0, -1)", "--quick"],
@@ -202,5 +221,5 @@ def test_evaluate_data_end_to_end(run_dir, tiny, data, capsys):
     ["compare", "--data", "nope.npy", "--epochs", "1"],
     ["diagnose", "nowhere"],
 ])
-def test_slow_commands_refuse_bad_values_before_working(argv, capsys, tmp_path):
+def test_bad_values_exit_2_before_any_work(argv, capsys, tmp_path):
     assert run_main([*argv, "--out", str(tmp_path / "o")], capsys) == 2

@@ -201,8 +201,9 @@ def _build(tree, text):
         raise PyprogenError(f"target: {name} expects {n} numbers ({', '.join(names)}), got {len(args)}")
     values = list(args) + [p[1] for p in params[len(args):]]
     for pname, v in zip(names, values):
-        if not math.isfinite(v):
-            raise PyprogenError(f"target: {name} parameter {pname} must be finite, got {v}")
+        if not (math.isfinite(v) and torch.isfinite(torch.tensor(v, dtype=torch.get_default_dtype()))):
+            raise PyprogenError(f"target: {name} parameter {pname} must be finite (within float32's ~3.4e38), "
+                                f"got {v:g}")
     if name == "Uniform" and not values[0] < values[1]:
         raise PyprogenError(f"target: Uniform expects low < high, got ({values[0]:g}, {values[1]:g})")
     try:

@@ -120,7 +120,7 @@ def khat_figure(result):
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     for level, style in ((K_GOOD, "--"), (K_OK, "-")):
         ax.axhline(level, color="grey", linestyle=style, linewidth=1)
-        ax.text(len(k) - 0.5, level, f" {level}", va="center", fontsize=8)
+        ax.text(1.0, level, f" {level}", va="center", fontsize=8, transform=ax.get_yaxis_transform())
     f = result["k_hat_fractions"]
     ax.set_title(f"PSIS k̂ per point: <0.5 {f['good']:.0%}, 0.5–0.7 {f['ok']:.0%}, >0.7 {f['bad']:.0%}")
     ax.set_xlabel("test point")

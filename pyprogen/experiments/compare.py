@@ -62,38 +62,54 @@ _SMALL = {"VAE": {"latent_dim": 16}, "WAE": {"latent_dim": 16}, "GAN": {"latent_
           "autoregressive": {"channels": 32, "depth": 3}}
 #: budgets by name; ``None`` data (no arguments) is the quick default on the shipped MNIST subset
 PRESETS = {
-    "quick": {"data": "mnist", "epochs": 4, "n_train": 3000, "n_test": 500, "n_samples": 500, "batch_size": 64,
+    "quick": {"classifier_epochs": 5, "data": "mnist", "epochs": 5, "n_train": 5000, "n_test": 500, "n_samples": 500, "batch_size": 64,
               "num_particles": 100, "kwargs": _SMALL, "lr": {"GAN": 5e-4}},
-    "mnist": {"epochs": 10, "n_train": None, "n_test": 2000, "n_samples": 2000, "batch_size": 128,
+    "mnist": {"classifier_epochs": 5, "epochs": 10, "n_train": None, "n_test": 2000, "n_samples": 2000, "batch_size": 128,
               "num_particles": 1000, "kwargs": {"VAE": {"latent_dim": 32}, "WAE": {"latent_dim": 32},
                                                 "GAN": {"latent_dim": 64}, "autoregressive": {}},
               "lr": {"GAN": 2e-4}},
-    "dsprites": {"epochs": 5, "n_train": None, "n_test": 1000, "n_samples": 1000, "batch_size": 64,
+    "dsprites": {"classifier_epochs": 5, "epochs": 5, "n_train": None, "n_test": 1000, "n_samples": 1000, "batch_size": 64,
                  "num_particles": 100, "kwargs": {"VAE": {"latent_dim": 10, "net": "conv"},
                                                  "WAE": {"latent_dim": 10, "net": "conv"},
                                                  "GAN": {"latent_dim": 10}, "autoregressive": {"channels": 32}},
                  "lr": {"GAN": 2e-4}, "disentanglement": True},
 }
-#: where the feature classifier's labels come from, per data set (binarized MNIST has none: MNIST's)
-LABELS = {
-    "binarized-mnist": lambda split, data_dir: load_dataset("mnist", split, data_dir),
-    "dsprites": lambda split, data_dir: load_dataset("dsprites", split, data_dir),
-}
+#: where the feature classifier's labels come from when the data set has none (binarized MNIST: MNIST's)
+LABELS = {"binarized-mnist": "mnist"}
 #: which label column is the class (dSprites: its shape, 3 classes)
 CLASS_COLUMN = {"dsprites": 0}
+#: data sets whose shipped train/test split is ordered by factor (the dSprites subset's last 2,000
+#: images are all large hearts): compare pools both splits and draws a seeded random split of the same sizes
+RESPLIT = {"dsprites"}
 
 
 def _binary(x):
     return x if bool(((x == 0) | (x == 1)).all()) else (x > 0.5).float()
 
 
-def _labelled(data, split, data_dir):
-    """(x, y) for the feature classifier, or ``None`` when the data set has no class labels."""
-    ds = LABELS.get(data, lambda s, d: load_dataset(data, s, d))(split, data_dir)
-    if ds.y is None or len(ds.x.shape) != 4:
-        return None
-    y = ds.y[:, CLASS_COLUMN.get(data, 0)] if ds.y.dim() == 2 else ds.y
-    return _binary(ds.x), y
+def load_splits(data, data_dir=None, seed=0):
+    """(train, test) :class:`ArrayDataset` s, re-split at random for the data sets in :data:`RESPLIT`."""
+    train, test = load_dataset(data, "train", data_dir), load_dataset(data, "test", data_dir)
+    if data in RESPLIT:
+        x, y = torch.cat([train.x, test.x]), None if train.y is None else torch.cat([train.y, test.y])
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+        cut = len(train)
+        train.x, test.x = x[perm[:cut]], x[perm[cut:]]
+        if y is not None:
+            train.y, test.y = y[perm[:cut]], y[perm[cut:]]
+    return train, test
+
+
+def _labelled(data, data_dir, splits):
+    """((x, y) train, (x, y) test) for the feature classifier, or ``None`` without class labels."""
+    if data in LABELS:
+        splits = load_splits(LABELS[data], data_dir)
+    out = []
+    for ds in splits:
+        if ds.y is None or len(ds.x.shape) != 4:
+            return None
+        out.append((_binary(ds.x), ds.y[:, CLASS_COLUMN.get(data, 0)] if ds.y.dim() == 2 else ds.y))
+    return out
 
 
 def resolve_models(models):
@@ -163,20 +179,20 @@ def run_compare(data=None, data_dir=None, models=None, epochs=None, out="runs/co
         cfg["epochs"] = epochs
     names, left_out = resolve_models(models)
 
-    train, test = load_dataset(data, "train", data_dir), load_dataset(data, "test", data_dir)
+    train, test = load_splits(data, data_dir)
     if len(train.data_shape) != 3:
         raise PyprogenError(f"data: compare needs images (N, C, H, W), got data shape {train.data_shape}")
+    classifier, clf_info = None, None
+    labelled = _labelled(data, data_dir, (train, test))
+    if labelled is not None:
+        (x_c, y_c), (x_ct, y_ct) = labelled
+        classifier, clf_info = feature_classifier(x_c, y_c, x_test=x_ct, y_test=y_ct, epochs=cfg["classifier_epochs"],
+                                                  directory=cache_dir, progress=progress)
     n_train = cfg["n_train"] or len(train)
     factors = train.y[:n_train] if cfg.get("disentanglement") and train.y is not None and train.y.dim() == 2 else None
     train.x, train.binary = _binary(train.x[:n_train]), True
     test_x = _binary(test.x[:cfg["n_test"]])
 
-    classifier, clf_info = None, None
-    labelled = _labelled(data, "train", data_dir)
-    if labelled is not None:
-        labelled_test = _labelled(data, "test", data_dir)
-        classifier, clf_info = feature_classifier(*labelled, x_test=labelled_test[0], y_test=labelled_test[1],
-                                                  directory=cache_dir, progress=progress)
     real = _binary(test.x[:cfg["n_samples"]])
 
     rows, trained = [], {}

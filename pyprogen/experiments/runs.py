@@ -17,6 +17,7 @@ from ..plotting import plot_history, plot_samples
 from ..seeding import set_seed
 from ..train import fit, load
 from ..train.checkpoint import checkpoint_path, write_metrics
+from ..train.fit import as_training_tensor
 from ..train import distributed
 from ..train.lock import RunLock
 
@@ -102,8 +103,9 @@ def evaluate_run(run_dir, *, data=None, data_dir=None, num_particles=1000):
     if data is None:
         raise PyprogenError("data: the run does not record its data set; pass --data")
     test = load_dataset(data, "test", data_dir)
+    x = as_training_tensor(model, test.x, "data")  # shape and value range checked against the model
     set_seed(0)
-    return evaluate_model(model, test.x, num_particles=num_particles, modes=modes_for(data))
+    return evaluate_model(model, x, num_particles=num_particles, modes=modes_for(data))
 
 
 def sample_run(run_dir, n, path, seed=0):

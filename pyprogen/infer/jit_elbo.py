@@ -6,6 +6,7 @@ function on every call (measured 4–8.5× slower than the non-JIT loss). This s
 compiled function under the name it checks. The estimator is unchanged: TraceMeanField_ELBO's
 analytic KL(q || p) where available (Kingma & Welling 2014, appendix B) plus the sampled likelihood.
 """
+import warnings
 import weakref
 
 import pyro.ops.jit
@@ -33,4 +34,6 @@ class JitTraceMeanField_ELBO(_PyroJitTraceMeanField_ELBO):
                 return loss
 
             self._differentiable_loss = differentiable_loss
-        return self._differentiable_loss(*args, **kwargs)
+        with warnings.catch_warnings():  # torch 2.13 deprecates jit.trace, which Pyro's JIT is built on
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning)
+            return self._differentiable_loss(*args, **kwargs)
