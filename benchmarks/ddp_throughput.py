@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 
+import pyro
 import torch
 
 from pyprogen.data import load_dataset
@@ -63,6 +64,35 @@ def _bench(kind, rows, batch_size, path):
             json.dump(result, f)
 
 
+def breakdown(kind, batch_size, nproc, reps=20):
+    """One process, one thread, CPU time per training step at the global and the per-rank batch,
+    and of the Adam update alone: the update (and Pyro's per-step tracing) is repeated on every
+    rank, only the batch-proportional part of forward + backward is divided by N."""
+    from pyprogen.train.steps import make_step
+    from pyprogen.train.losses import resolve_loss
+
+    torch.set_num_threads(1)
+    x = load_dataset("binarized-mnist", "train").x[:batch_size]
+    out = {}
+    for b in (batch_size, batch_size // nproc):  # a fresh model and step per batch size (one JIT trace each)
+        pyro.clear_param_store()  # Pyro (and its JIT) look parameters up by name in the global store
+        set_seed(0)
+        model = build("vae", (1, 28, 28), **MODELS[kind])
+        step = make_step(model, resolve_loss(None, model), 1e-3)
+        step.initialise(x[:b])
+        for _ in range(3):
+            step.step(x[:b])
+        t0 = time.process_time()
+        for _ in range(reps):
+            step.step(x[:b])
+        out[f"step_ms_batch_{b}"] = (time.process_time() - t0) / reps * 1e3
+    t0 = time.process_time()
+    for _ in range(reps):
+        step.optimizer.step()
+    out["adam_ms"] = (time.process_time() - t0) / reps * 1e3
+    return out
+
+
 def measure(kind, nproc, threads, rows, batch_size):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "r.json")
@@ -79,6 +109,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, nargs=2, default=[40, 8], help="timed steps: MLP, conv")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None, help="directory for ddp_throughput.json")
+    parser.add_argument("--breakdown-only", action="store_true", help="only the per-step CPU-time breakdown")
     args = parser.parse_args(argv)
     n = args.nproc
     configs = [(1, 1), (1, n), (n, 1)]  # (processes, threads per process)
@@ -86,11 +117,17 @@ def main(argv=None):
     for kind, steps in zip(args.models, args.steps if len(args.models) == 2 else args.steps[:1]):
         model = build("vae", (1, 28, 28), **MODELS[kind])
         params = sum(p.numel() for p in model.parameters())
+        parts = breakdown(kind, args.batch_size, n)
+        print(f"\n{kind} VAE, CPU time per step (1 thread): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
+        report["models"][kind] = {"breakdown": parts}
+        if args.breakdown_only:
+            continue
         runs = {f"{p}p x {t}t": [] for p, t in configs}
         for _ in range(args.repeats):
             for p, t in configs:
                 runs[f"{p}p x {t}t"].append(measure(kind, p, t, steps * args.batch_size, args.batch_size))
-        entry = {"parameters": params, "allreduce_bytes_per_step": 4 * params,
+        entry = {"breakdown": parts, "parameters": params, "allreduce_bytes_per_step": 4 * params,
                  "ring_bytes_sent_per_rank_per_step": 2 * (n - 1) / n * 4 * params, "configs": {}}
         for name, rs in runs.items():
             ips = [r["images_per_s"] for r in rs]
@@ -103,7 +140,8 @@ def main(argv=None):
         report["models"][kind] = entry
         print(f"\n{kind} VAE: {params:,} parameters; all-reduce {4 * params / 1e6:.2f} MB per step "
               f"(ring: {entry['ring_bytes_sent_per_rank_per_step'] / 1e6:.2f} MB sent per rank)")
-        print("| config | images/s (median) | runs | speed-up vs 1p×1t | images per CPU-s (median) | gloo all-reduce ms |")
+        print("| config | images/s (median) | runs | speed-up vs 1p×1t | images per CPU-s (median) "
+              "| gloo all-reduce ms |")
         print("|---|---|---|---|---|---|")
         for name, c in entry["configs"].items():
             ar = [a for a in c["allreduce_ms"] if a is not None]

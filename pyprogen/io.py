@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 
 import torch
 
@@ -75,7 +76,9 @@ def save_torch(obj, path):
 def load_torch(path, map_location="cpu"):
     """``torch.load(..., weights_only=True)``: never unpickles arbitrary objects."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle makes torch warn on stderr; the error says enough
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise PyprogenError(f"checkpoint: expected a file at {path}, found none") from None
     except Exception as exc:  # corrupt, hostile or foreign file

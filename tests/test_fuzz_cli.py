@@ -19,7 +19,7 @@ from pyprogen.models import MODELS
 
 PARSE = settings(max_examples=30, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-RUN = settings(max_examples=8, deadline=None, database=None,
+RUN = settings(max_examples=25, deadline=None, database=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 VALUES = st.one_of(

@@ -1,6 +1,12 @@
 """Soak: train, checkpoint, reload, evaluate and sample over and over in one process (a few minutes,
 marked slow). Resident memory must level off and the Pyro param store must not carry anything from
-one run into the next."""
+one run into the next.
+
+Found by this soak: every ``fit`` with the VAE's default ``JitTraceMeanField_ELBO`` adds one traced
+function to torch.jit's global compilation unit, which is never freed (~10 MB per fit for a small
+MLP VAE). The main soak therefore trains the VAE with the same estimator uncompiled
+(``TraceMeanField_ELBO``); the JIT growth is pinned by a strict xfail below, which flips once fixed.
+"""
 import gc
 import json
 import os
@@ -17,7 +23,7 @@ from pyprogen.seeding import set_seed
 from pyprogen.train import fit, load
 
 CYCLES, WARMUP, TIME_CAP_S = 60, 10, 240
-RSS_GROWTH_BOUND_MB = 40.0  # after warm-up, over 50 cycles of ~8 MB of fresh tensors each
+RSS_GROWTH_BOUND_MB = 20.0  # after warm-up, over 50 cycles (a leak of 0.5 MB per cycle would exceed it)
 
 
 def rss_mb():
@@ -31,7 +37,8 @@ def one_cycle(i, train, test, out):
     set_seed(i)
     if i % 2 == 0:
         model = build("vae", (2,), latent_dim=2, hidden=(32,), likelihood="gaussian")
-        fit(model, train, epochs=2, batch_size=250, lr=1e-3, seed=i, out=out, progress=False)
+        fit(model, train, loss=pyro.infer.TraceMeanField_ELBO(), epochs=2, batch_size=250, lr=1e-3, seed=i, out=out,
+            progress=False)
     else:
         model = build("gan", (2,), latent_dim=2, hidden=(32,))
         fit(model, train, loss="ns-gan", epochs=2, batch_size=250, lr=1e-3, seed=i, out=out, progress=False)
@@ -80,3 +87,26 @@ def test_memory_levels_off_and_param_store_does_not_leak(tmp_path):
     assert growth < RSS_GROWTH_BOUND_MB, (growth, curve)
     # the store holds one model's parameters at a time: it never grows beyond the largest single run
     assert max(store_sizes[WARMUP:]) <= max(store_sizes[:WARMUP])
+
+
+def rss_after_fits(n, loss, train):
+    curve = []
+    for i in range(n):
+        set_seed(i)
+        model = build("vae", (2,), latent_dim=2, hidden=(32,), likelihood="gaussian")
+        fit(model, train, loss=loss, epochs=1, batch_size=250, seed=i, progress=False)
+        del model
+        gc.collect()
+        curve.append(round(rss_mb(), 1))
+    return curve
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="torch.jit.trace keeps each traced function in its global compilation "
+                                       "unit: JitTraceMeanField_ELBO leaks ~10 MB per fit")
+def test_default_jit_elbo_fits_do_not_accumulate_memory():
+    torch.set_num_threads(1)
+    train = load_dataset("ring8").x[:2000]
+    curve = rss_after_fits(10, None, train)  # None: the model's default loss (the JIT ELBO)
+    print(json.dumps({"jit_rss_mb": curve}))
+    assert curve[-1] - curve[1] < 10.0, curve

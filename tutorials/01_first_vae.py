@@ -40,9 +40,9 @@ QUICK = os.environ.get("PYPROGEN_TUTORIAL_QUICK") == "1"
 OUT = os.environ.get("PYPROGEN_TUTORIAL_OUT", "runs/tutorials")
 pyro.set_rng_seed(0)
 
-train = load_dataset("binarized-mnist", "train").x[: 2000 if QUICK else 50000]  # (N, 1, 28, 28), 0/1
+train = load_dataset("binarized-mnist", "train").x[: 1000 if QUICK else 50000]  # (N, 1, 28, 28), 0/1
 test = load_dataset("binarized-mnist", "test").x[: 100 if QUICK else 1000]
-STEPS = 30 if QUICK else 3000
+STEPS = 20 if QUICK else 3000
 print(train.shape, test.shape)
 
 # %% [markdown]

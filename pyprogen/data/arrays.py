@@ -80,8 +80,9 @@ def load_array_file(path, split="train"):
         raise PyprogenError(f"data: no such file {path!r}")
     try:
         obj = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise PyprogenError(f"data: {path} holds Python objects (pickles are refused): {exc}") from None
+    except ValueError:  # numpy's own text suggests allow_pickle=True, which is not on offer here
+        raise PyprogenError(f"data: {path} is not a plain numeric .npy/.npz (it holds pickled Python objects, "
+                            "which are refused, or is no NumPy file at all)") from None
     except Exception as exc:
         raise PyprogenError(f"data: could not read {path} as .npy/.npz ({exc.__class__.__name__})") from None
     if isinstance(obj, np.lib.npyio.NpzFile):
@@ -92,8 +93,8 @@ def load_array_file(path, split="train"):
                 raise PyprogenError(f"data: {path} has arrays {keys}; expected one named {split!r} or 'x'")
             try:
                 arr = obj[key]
-            except ValueError as exc:
-                raise PyprogenError(f"data: {path}[{key}] holds Python objects (refused): {exc}") from None
+            except ValueError:
+                raise PyprogenError(f"data: {path}[{key}] holds pickled Python objects (refused)") from None
     else:
         arr = obj
     x = as_tensor(arr, argument=f"data ({os.path.basename(path)})")

@@ -60,19 +60,20 @@ ENCODER_FAMILIES = {"VAE", "WAE"}
 
 _SMALL = {"VAE": {"latent_dim": 16}, "WAE": {"latent_dim": 16}, "GAN": {"latent_dim": 32, "width": 16},
           "autoregressive": {"channels": 32, "depth": 3}}
-#: budgets by name; ``None`` data (no arguments) is the quick default on the shipped MNIST subset
+#: budgets by name; ``None`` data (no arguments) is the quick default on the shipped MNIST subset.
+#: ``n_train``/``classifier_train`` None: the whole training split.
+_COMMON = {"classifier_epochs": 5, "classifier_train": None, "disentanglement": False}
 PRESETS = {
-    "quick": {"classifier_epochs": 5, "data": "mnist", "epochs": 5, "n_train": 5000, "n_test": 500, "n_samples": 500, "batch_size": 64,
-              "num_particles": 100, "kwargs": _SMALL, "lr": {"GAN": 5e-4}},
-    "mnist": {"classifier_epochs": 5, "epochs": 10, "n_train": None, "n_test": 2000, "n_samples": 2000, "batch_size": 128,
-              "num_particles": 1000, "kwargs": {"VAE": {"latent_dim": 32}, "WAE": {"latent_dim": 32},
-                                                "GAN": {"latent_dim": 64}, "autoregressive": {}},
-              "lr": {"GAN": 2e-4}},
-    "dsprites": {"classifier_epochs": 5, "epochs": 5, "n_train": None, "n_test": 1000, "n_samples": 1000, "batch_size": 64,
-                 "num_particles": 100, "kwargs": {"VAE": {"latent_dim": 10, "net": "conv"},
-                                                 "WAE": {"latent_dim": 10, "net": "conv"},
-                                                 "GAN": {"latent_dim": 10}, "autoregressive": {"channels": 32}},
-                 "lr": {"GAN": 2e-4}, "disentanglement": True},
+    "quick": dict(_COMMON, data="mnist", epochs=5, n_train=5000, n_test=500, n_samples=500, batch_size=64,
+                  num_particles=100, kwargs=_SMALL, lr={"GAN": 5e-4}),
+    "mnist": dict(_COMMON, epochs=10, n_train=None, n_test=2000, n_samples=2000, batch_size=128, num_particles=1000,
+                  kwargs={"VAE": {"latent_dim": 32}, "WAE": {"latent_dim": 32}, "GAN": {"latent_dim": 64},
+                          "autoregressive": {}},
+                  lr={"GAN": 2e-4}),
+    "dsprites": dict(_COMMON, epochs=5, n_train=None, n_test=1000, n_samples=1000, batch_size=64, num_particles=100,
+                     kwargs={"VAE": {"latent_dim": 10, "net": "conv"}, "WAE": {"latent_dim": 10, "net": "conv"},
+                             "GAN": {"latent_dim": 10}, "autoregressive": {"channels": 32}},
+                     lr={"GAN": 2e-4}, disentanglement=True),
 }
 #: where the feature classifier's labels come from when the data set has none (binarized MNIST: MNIST's)
 LABELS = {"binarized-mnist": "mnist"}
@@ -186,6 +187,7 @@ def run_compare(data=None, data_dir=None, models=None, epochs=None, out="runs/co
     labelled = _labelled(data, data_dir, (train, test))
     if labelled is not None:
         (x_c, y_c), (x_ct, y_ct) = labelled
+        x_c, y_c = x_c[:cfg["classifier_train"]], y_c[:cfg["classifier_train"]]
         classifier, clf_info = feature_classifier(x_c, y_c, x_test=x_ct, y_test=y_ct, epochs=cfg["classifier_epochs"],
                                                   directory=cache_dir, progress=progress)
     n_train = cfg["n_train"] or len(train)

@@ -76,8 +76,16 @@ class AdversarialSVI:
                     seen.add(id(p))
                     params.append(p)
         n = 2 if x is None else len(x)
-        with torch.random.fork_rng(devices=[]), poutine.trace(param_only=True) as tr:
-            self.model(n=n)
+        # a side-effect-free trace: no RNG consumed, no BatchNorm running statistics updated
+        modes = [(m, m.training) for module in self.modules for m in module.modules()]
+        try:
+            for m, _ in modes:
+                m.training = False
+            with torch.random.fork_rng(devices=[]), torch.no_grad(), poutine.trace(param_only=True) as tr:
+                self.model(n=n)
+        finally:
+            for m, training in modes:
+                m.training = training
         for node in tr.trace.nodes.values():
             p = node["value"].unconstrained()
             if id(p) not in seen and p.requires_grad:

@@ -85,25 +85,24 @@ class FactorIndex:
 
 
 def _logistic_regression(x, y, num_classes, C=1.0, steps=200):
-    """Multinomial logistic regression minimising C·Σ logloss + ½‖W‖² (sklearn's objective), by L-BFGS."""
+    """Multinomial logistic regression on the raw features minimising C·Σ logloss + ½‖W‖² (sklearn's
+    ``LogisticRegression()`` objective, which disentanglement_lib uses unscaled), by L-BFGS."""
     x = torch.as_tensor(x, dtype=torch.float64)
     y = torch.as_tensor(y, dtype=torch.long)
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
-    xs = (x - mean) / std
     w = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xs @ w + b, y, reduction="sum") * C + 0.5 * (w ** 2).sum()
+        loss = torch.nn.functional.cross_entropy(x @ w + b, y, reduction="sum") * C + 0.5 * (w ** 2).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         opt.step(closure)
     w, b = w.detach(), b.detach()
-    return lambda z: ((torch.as_tensor(z, dtype=torch.float64) - mean) / std @ w + b).argmax(-1)
+    return lambda z: (torch.as_tensor(z, dtype=torch.float64) @ w + b).argmax(-1)
 
 
 def _codes(codes):

@@ -19,15 +19,21 @@ shard of every *global* minibatch, computes the loss on it and synchronises grad
   buckets *during* backward, overlapping communication with computation. Pyro ELBOs are sums
   over the data plate (fit's convention), so the single-process loss of the global batch is
   ``Σ_r L_r``; DDP averages by default, so a communication hook (:func:`sum_allreduce_hook`)
-  SUMs instead: the synchronised gradient is ``Σ_r ∇L_r``, exactly the global-batch gradient. Pyro params that live outside
-  the model's modules (``pyro.param``) are all-reduced explicitly after backward.
-- **Gradients, adversarial** (:func:`synchronise`): the gradient penalties (WGAN-GP, WGAN-LP,
-  GAN-DP/R1, R2) differentiate ``∇_x D`` again (``create_graph=True``). DDP's reducer does not
-  support double backward (its docs: DDP "does not work with torch.autograd.grad()"; the
-  StyleGAN2-ADA trainer all-reduces by hand for the same reason), so here every optimiser's
-  gradients are flattened into one buffer and all-reduced explicitly with ``torch.distributed``
-  in a ``step`` pre-hook of the generator and of the critic optimiser. The adversarial losses
-  are means over the batch, so the buffer is averaged (SUM / W; gloo has no AVG).
+  SUMs instead: the synchronised gradient is ``Σ_r ∇L_r``, exactly the global-batch gradient.
+  Pyro params outside the model's modules (``pyro.param``) are all-reduced explicitly.
+- **Gradients, adversarial** (:func:`synchronise`): explicit all-reduce, not DDP. The gradient
+  penalties (WGAN-GP, WGAN-LP, GAN-DP/R1, R2) call ``torch.autograd.grad(..., create_graph=True)``
+  and backpropagate through it (double backward), which DDP's documentation lists as unsupported
+  ("DistributedDataParallel does not work with torch.autograd.grad()"); NVIDIA's StyleGAN3
+  trainer, whose losses include R1, likewise all-reduces gradients by hand. (A direct check on
+  torch 2.13 + gloo, an MLP critic with R1, did give the full-batch gradient to 6e-8, but we do
+  not rely on undocumented behaviour.) Besides, a step runs the critic several times (real, fake, penalty) and the
+  generator update runs it with frozen parameters, which DDP's reducer would count as unused
+  parameters, and the generator is a Pyro program rather than one module's ``forward``. So each
+  optimiser's gradients are flattened into one buffer and all-reduced with ``torch.distributed``
+  in a ``step`` pre-hook of the generator and of the critic optimiser (exact; no overlap with
+  backward, which small GAN nets hardly need). Adversarial losses are batch means, so the buffer
+  is averaged (SUM / W; gloo has no AVG).
 - **Seeds** (:func:`rank_seed`): rank 0 keeps the run seed (a one-process torchrun run equals a
   plain run); rank ``r > 0`` gets an independent stream from ``numpy.random.SeedSequence(seed,
   spawn_key=(r,))``. Latent draws differ between ranks, the run is reproducible, and every

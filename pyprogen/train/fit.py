@@ -54,6 +54,13 @@ def _scalar(out):
     return out if isinstance(out, float) else float(out.get("loss", out.get("gen_loss")))
 
 
+def _kept(out):
+    """The tail of a divergence message: where the last good checkpoint is (if there is one)."""
+    if out is None or not os.path.isfile(checkpoint_path(out)):
+        return " (no checkpoint written yet)" if out is not None else ""
+    return f" (last good checkpoint kept in {out})"
+
+
 def _finite(out):
     values = [out] if isinstance(out, float) else list(out.values())
     return all(math.isfinite(float(v)) for v in values)
@@ -120,14 +127,13 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
             sampler.set_epoch(epoch)
             for i, idx in enumerate(sampler):  # this rank's rows of each global batch
                 batch = x[idx]
-                where = f" (last good checkpoint kept in {out})" if out else ""
                 try:
                     result = distributed.all_reduce_mean(step.step(batch))  # global mean
                 except TrainingDiverged as exc:
-                    raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {i + 1}: {exc}{where}") from None
+                    raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {i + 1}: {exc}{_kept(out)}") from None
                 if not _finite(result):
                     raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {i + 1}: "
-                                           f"loss {result}{where}")
+                                           f"loss {result}{_kept(out)}")
                 items = {"loss": result} if isinstance(result, float) else result
                 for k, v in items.items():
                     totals[k] = totals.get(k, 0.0) + float(v)
@@ -136,7 +142,7 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
                 if i % 20 == 0:
                     bar.set_postfix(epoch=epoch + 1, loss=f"{_scalar(result) / (len(idx) if isinstance(result, float) else 1):.4g}")
             if not parameters_finite(model):  # never checkpoint NaN/inf parameters
-                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: parameters are NaN/inf{where}")
+                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: parameters are NaN/inf{_kept(out)}")
             entry = {"epoch": epoch + 1}
             per_point = isinstance(result, float)  # SVI losses are sums over the batch
             for k, v in totals.items():

@@ -13,7 +13,9 @@ and keeps all of it, so both runs see identical noise row by row.
 It applies to reparameterised location-scale latents ``Normal(loc, scale)`` (optionally
 ``.to_event``) inside ``pyro.plate(plate_name)``, where ``z = loc + scale·ε`` exactly as
 ``Normal.rsample`` computes it (Kingma & Welling 2014, eq. 10); observed, replayed and other
-sites are left alone. Costs one global-size draw per site per rank, so it is a verification
+sites are left alone. Losses compiled with ``torch.jit`` (``JitTraceMeanField_ELBO``) run the
+handler only while tracing and then replay their own noise, so verify with the uncompiled
+``Trace_ELBO``/``TraceMeanField_ELBO``. Costs one global-size draw per site per rank, so it is a verification
 tool, not a training default.
 """
 import pyro.distributions as dist

@@ -9,6 +9,7 @@
 - :func:`spawn`: run ``fn(*args)`` in ``N`` local processes joined in a gloo/nccl group on a
   free loopback port (``torch.multiprocessing.spawn``), for tests and benchmarks.
 """
+import importlib.util
 import os
 import socket
 import subprocess
@@ -61,7 +62,22 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def resolve_function(fn):
+    """``fn`` itself, or the function ``NAME`` of the file ``"PATH.py:NAME"`` (imported by path, so
+    that test modules which are not importable by name, e.g. under pytest's importlib mode, work)."""
+    if callable(fn):
+        return fn
+    path, _, name = str(fn).rpartition(":")
+    spec = importlib.util.spec_from_file_location(f"_pyprogen_spawned_{abs(hash(path))}", path)
+    if not path.endswith(".py") or spec is None:
+        raise PyprogenError(f"fn: expected a callable or 'PATH.py:NAME', got {fn!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
 def _worker(local_rank, fn, nproc, port, threads, device, args):
+    fn = resolve_function(fn)
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
                        "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)})
     torch.set_num_threads(threads)
@@ -72,7 +88,8 @@ def _worker(local_rank, fn, nproc, port, threads, device, args):
 def spawn(fn, nproc, *args, threads=None, device="cpu"):
     """Run ``fn(*args)`` in ``nproc`` fresh processes forming one process group (gloo on CPU).
 
-    ``fn`` must be importable (a module-level function); results go through files. Each process
+    ``fn`` is a module-level function of an importable module, or ``"PATH.py:NAME"``; results go
+    through files. Each process
     gets ``threads`` intra-op threads (default: the CPU count divided by ``nproc``, at least 1).
     """
     threads = threads or max(1, (os.cpu_count() or 1) // int(nproc))

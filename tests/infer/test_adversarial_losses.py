@@ -11,6 +11,15 @@ from pyprogen.infer import ADVERSARIAL_LOSSES, adversarial_loss
 
 NAMES = ["gan", "ns-gan", "wgan", "wgan-gp", "wgan-lp", "gan-dp", "r2"]
 
+@pytest.fixture
+def one_thread():
+    """Small nets: one intra-op thread is faster and does not spin on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 
 def test_registry_has_the_seven_losses_and_rejects_unknown_names():
     assert set(NAMES) <= set(ADVERSARIAL_LOSSES)
@@ -78,7 +87,7 @@ def test_wgan_clips_critic_weights_after_each_step():
     torch.testing.assert_close(critic.weight, torch.tensor([[0.01, -0.005, -0.01]]))
 
 
-def test_minimax_discriminator_approaches_the_optimal_discriminator():
+def test_minimax_discriminator_approaches_the_optimal_discriminator(one_thread):
     """Goodfellow et al. 2014, Prop. 1: D*(x) = p_data / (p_data + p_g), for a fixed generator."""
     torch.manual_seed(0)
     p_data, p_g = torch.distributions.Normal(1.0, 0.5), torch.distributions.Normal(-0.5, 1.0)

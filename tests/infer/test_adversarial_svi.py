@@ -13,6 +13,15 @@ from pyprogen.models import GAN, build
 from pyprogen.nn import MLPCritic
 from pyprogen.train import fit
 
+@pytest.fixture
+def one_thread():
+    """Small nets: one intra-op thread is faster and does not spin on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 
 def ring_points(n, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -37,7 +46,7 @@ def test_step_updates_critic_steps_times_and_keeps_parameter_sets_apart():
     assert svi.critic_optimizer.defaults["betas"] == (0.0, 0.9)
 
 
-def test_any_implicit_pyro_model_with_pyro_params_is_fitted():
+def test_any_implicit_pyro_model_with_pyro_params_is_fitted(one_thread):
     # a hand-written Pyro model: x ~ N(loc, 1) with loc a pyro.param; data N(0, 1) -> loc -> 0
     pyro.clear_param_store()
     torch.manual_seed(0)
@@ -76,7 +85,7 @@ def _fit(gan_seed, out, epochs, resume=False, loss="wgan-gp"):
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "gan-dp"])
-def test_fit_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, loss):
+def test_fit_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, loss, one_thread):
     straight = _fit(0, str(tmp_path / "a"), 4, loss=loss)
     _fit(0, str(tmp_path / "b"), 2, loss=loss)
     resumed = _fit(0, str(tmp_path / "b"), 4, resume=True, loss=loss)

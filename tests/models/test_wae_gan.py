@@ -10,6 +10,15 @@ from pyprogen.models import WAE, WAEGAN, build
 from pyprogen.train import fit
 from pyprogen.train.steps import make_step
 
+@pytest.fixture
+def one_thread():
+    """Small nets: one intra-op thread is faster and does not spin on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 
 def data(n=2000, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -29,7 +38,7 @@ def codes_after_training(lam, steps=100):
     return model.encode(x)
 
 
-def test_adversarial_term_moves_the_aggregate_posterior_to_the_prior():
+def test_adversarial_term_moves_the_aggregate_posterior_to_the_prior(one_thread):
     # Tolstikhin et al. 2018: the λ·D_GAN(q(z), p(z)) term matches q(z) to N(0, I); without it
     # (λ = 0, a plain autoencoder) nothing pulls the codes back from (3, 3).
     with_gan = codes_after_training(1.0)

@@ -25,15 +25,17 @@ from pyprogen.train.launch import spawn, strip_option, torchrun_command
 # 12 Bernoulli pixels with distinct rates (VAE) and a 2-D two-blob cloud (GAN); fixed by seed 0
 _g = torch.Generator().manual_seed(0)
 VAE_DATA = (torch.rand(200, 12, generator=_g) < torch.linspace(0.1, 0.9, 12)).float()
-GAN_DATA = torch.randn(160, 2, generator=_g) * 0.3 + torch.tensor([[1.5, -1.0]]) * torch.sign(torch.randn(160, 1, generator=_g))
+GAN_DATA = (torch.randn(160, 2, generator=_g) * 0.3
+            + torch.tensor([[1.5, -1.0]]) * torch.sign(torch.randn(160, 1, generator=_g)))
 
 
 def vae_run(**kw):
-    """VAE: 2 epochs x 4 global batches of 50, Trace_ELBO, noise shared row by row across ranks."""
+    """VAE: 2 epochs x 4 global batches of 50, Trace_ELBO, noise shared row by row across ranks
+    (not the JIT default loss: a traced function replays its own noise, see global_noise.py)."""
     set_seed(1)
     model = build("vae", (12,), latent_dim=2, hidden=(16,))
     with GlobalBatchNoise(seed=7):
-        history = fit(model, VAE_DATA, epochs=2, batch_size=50, lr=0.01, seed=3, progress=False, **kw)
+        history = fit(model, VAE_DATA, loss="elbo", epochs=2, batch_size=50, lr=0.01, seed=3, progress=False, **kw)
     return model, history
 
 
@@ -65,7 +67,7 @@ def _worker(tmp):
     pyro.clear_param_store()
     gan, gan_hist = gan_run()
     results["gan"], results["gan_losses"] = state(gan), [e["gen_loss"] for e in gan_hist]
-    # ordinary (per-rank noise) distributed runs: uninterrupted vs interrupted + resumed
+    # ordinary distributed runs (per-rank noise, the VAE's default JIT loss): uninterrupted vs resumed
     pyro.clear_param_store()
     full = plain_vae()
     fit(full, VAE_DATA, epochs=2, batch_size=50, seed=4, out=os.path.join(tmp, "a"), progress=False)
@@ -87,7 +89,7 @@ def _worker(tmp):
 @pytest.fixture(scope="module")
 def two_process(tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("ddp"))
-    spawn(_worker, 2, tmp, threads=1)
+    spawn(f"{__file__}:_worker", 2, tmp, threads=1)  # by path: pytest's importlib mode
     return tmp, torch.load(os.path.join(tmp, "results.pt"), weights_only=True)
 
 
@@ -240,7 +242,7 @@ def _cuda_worker(tmp):
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices for nccl")
 def test_two_gpu_nccl_ranks_agree(tmp_path):
-    spawn(_cuda_worker, 2, str(tmp_path), device="cuda")
+    spawn(f"{__file__}:_cuda_worker", 2, str(tmp_path), device="cuda")
     r0, r1 = torch.load(tmp_path / "cuda.pt", weights_only=True)
     for k in r0:
         assert torch.equal(r0[k], r1[k]), k

@@ -63,10 +63,19 @@ def test_bad_gradient_with_finite_loss_stops_before_the_update(tmp_path, value):
     assert all(torch.equal(good[k], v) for k, v in params(m).items())
 
 
+def nan_elbo(model, guide, x):
+    return pyro.infer.Trace_ELBO().differentiable_loss(model, guide, x) * math.nan
+
+
 def test_nan_loss_names_epoch_and_step_without_out():
-    with pytest.raises(TrainingDiverged, match=r"training diverged at epoch 1, step 1: the model gradient is nan"):
-        fit(vae(), DATA, loss=lambda model, guide, x: pyro.infer.Trace_ELBO().differentiable_loss(model, guide, x)
-            * math.nan, epochs=1, batch_size=50, progress=False)
+    with pytest.raises(TrainingDiverged, match=r"training diverged at epoch 1, step 1: the model gradient is nan \(global norm\)$"):
+        fit(vae(), DATA, loss=nan_elbo, epochs=1, batch_size=50, progress=False)
+
+
+def test_divergence_before_the_first_checkpoint_says_so(tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1: .*\(no checkpoint written yet\)$"):
+        fit(vae(), DATA, loss=nan_elbo, epochs=1, batch_size=50, out=str(tmp_path), progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_grad_clip_rescales_to_the_global_norm():
