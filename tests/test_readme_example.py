@@ -3,6 +3,8 @@ import contextlib
 import io
 import os
 
+import pyro
+
 EXAMPLE = '''
 import pyro, pyro.distributions as dist, torch
 from torch import nn
@@ -51,4 +53,5 @@ def test_readme_example_trains_and_reports_an_nll(tmp_path):
     # 784 * log 2 = 543.4 nats is a model that learned nothing (uniform pixels); 3 epochs get far below it
     assert nll < 300 and out.getvalue().startswith("NLL ")
     assert os.path.isfile(tmp_path / "runs" / "tiny-vae" / "checkpoint.pt")
-    assert scope["vae"].sample(4).shape == (4, 784)
+    draws = pyro.infer.Predictive(scope["vae"].model, num_samples=2)(n=4)  # the model also generates
+    assert draws["x"].shape == (2, 4, 784) and set(draws["x"].unique().tolist()) <= {0.0, 1.0}

@@ -50,7 +50,8 @@ def guard_step(step, grad_clip=None):
     for attr, opt in optimizers(step):
         if getattr(opt, _GUARDED, None) is not None:
             getattr(opt, _GUARDED).remove()
-        name = attr.replace("_optimizer", "").replace("optimizer", "").replace("gen", "generator") or "model"
+        name = attr.replace("_optimizer", "").replace("optimizer", "").strip("_")
+        name = {"": "model", "gen": "generator"}.get(name, name)
         setattr(opt, _GUARDED, opt.register_step_pre_hook(_hook(name, grad_clip)))
     return step
 

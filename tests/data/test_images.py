@@ -55,3 +55,24 @@ def test_mnist_from_data_dir(tmp_path):
     ds = load_dataset("mnist", "train", data_dir=str(tmp_path))
     assert len(ds) == 3 and torch.allclose(ds.x[0, 0, 0, 1], torch.tensor(1 / 255))
     assert ds.y.tolist() == [1, 2, 3]
+
+
+def test_fashion_mnist_reads_idx_dir_or_says_where_to_put_it(tmp_path):
+    import os
+
+    from pyprogen.data.images import FASHION_SYSTEM_DIR
+
+    if not os.path.isdir(FASHION_SYSTEM_DIR):
+        with pytest.raises(PyprogenError, match="fashion-mnist needs its idx"):
+            load_dataset("fashion-mnist", data_dir=str(tmp_path))
+    images = np.full((2, 28, 28), 255, dtype=np.uint8)
+
+    def idx(magic, arr):
+        head = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+        return gzip.compress(head + arr.tobytes())
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(idx(2051, images))
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(idx(2049, np.array([4, 9], np.uint8)))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(idx(2051, images))
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(idx(2049, np.array([4, 9], np.uint8)))
+    ds = load_dataset("fashion-mnist", "test", data_dir=str(tmp_path))
+    assert float(ds.x.mean()) == 1.0 and ds.y.tolist() == [4, 9]
