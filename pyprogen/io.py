@@ -40,8 +40,12 @@ def atomic_open(path, mode="wb"):
 
 
 def write_bytes(path, data: bytes):
-    with atomic_open(path, "wb") as f:
-        f.write(data)
+    try:
+        with atomic_open(path, "wb") as f:
+            f.write(data)
+    except (OSError, ValueError) as exc:  # a path that is a file/unwritable/has a NUL byte, a full disk
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise PyprogenError(f"out: could not write {os.fspath(path)!r} ({reason})") from exc
 
 
 def write_text(path, text: str):

@@ -51,6 +51,19 @@ def call(children):
 grammar = st.recursive(numbers, call, max_leaves=30)
 
 
+def _arity(name):
+    params = TARGETS[name][1]
+    return sum(isinstance(p, str) for p in params), len(params)
+
+
+positive = st.floats(min_value=0.05, max_value=20).map(lambda v: f"{v:.3g}")
+moderate = st.one_of(positive, positive, positive, numbers)  # mostly valid, sometimes extreme
+leaf = st.sampled_from(sorted(TARGETS)).flatmap(
+    lambda n: st.lists(moderate, min_size=_arity(n)[0], max_size=_arity(n)[1]).map(lambda a: f"{n}({', '.join(a)})"))
+well_formed = st.recursive(leaf, lambda c: st.lists(c, min_size=1, max_size=4).map(
+    lambda xs: f"Mixture({', '.join(xs)})"), max_leaves=8)
+
+
 @FUZZ
 @given(st.text(max_size=MAX_LENGTH + 100))
 @example("__import__('os').system('touch /tmp/pwned')")
@@ -78,6 +91,12 @@ def test_grammar_like_strings_with_extreme_numbers(text):
             assert "\n" not in str(exc)
             return
         assert data.x.shape == (2000, 1) and torch.isfinite(data.x).all()
+
+
+@FUZZ
+@given(well_formed)
+def test_well_formed_targets_sample_finite_or_refuse(text):
+    test_grammar_like_strings_with_extreme_numbers.hypothesis.inner_test(text)
 
 
 @FUZZ

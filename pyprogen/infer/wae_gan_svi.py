@@ -68,7 +68,7 @@ class WAEGANSVI:
     @classmethod
     def for_model(cls, model, loss, lr):
         loss = loss if isinstance(loss, WAEGANLoss) else WAEGANLoss(loss)
-        return cls(model.model, model.guide, model.latent_critic,
+        return cls(model.model, model.guide, model.critic,
                    lambda p: loss.make_generator_optimizer(p, lr), lambda p: loss.make_critic_optimizer(p, lr),
                    loss, lam=model.lam, modules=[model])
 

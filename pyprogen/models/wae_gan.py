@@ -3,7 +3,7 @@
     min_{enc, dec}  E_x E_q(z|x)[−log p(x|z)] + λ · D_GAN(q(z), p(z))
 
 where q(z) = ∫ q(z|x) p(x) dx is the aggregate posterior and D_GAN is estimated by a
-discriminator in latent space (``latent_critic``) trained to tell p(z) = N(0, I) draws from
+discriminator in latent space (``critic``, alias ``latent_critic``) trained to tell p(z) = N(0, I) draws from
 q(z|x) codes. The model and guide are the VAE's (sites ``"z"``, ``"x"``); training uses
 :class:`pyprogen.infer.wae_gan_svi.WAEGANSVI` through ``fit`` (``default_loss()`` returns a
 :class:`WAEGANLoss` around the non-saturating loss, Algorithm 1 of the paper; pass any
@@ -16,7 +16,7 @@ from .wae import WAE
 
 
 class WAEGAN(WAE):
-    """WAE with ``reg="gan"`` and a latent discriminator ``latent_critic``."""
+    """WAE with ``reg="gan"`` and a latent discriminator ``critic`` (``z -> logit``)."""
 
     def __init__(self, data_shape, *, lam=1.0, adversarial="ns-gan", latent_critic=None, critic_hidden=(128, 128),
                  **kw):
@@ -24,7 +24,12 @@ class WAEGAN(WAE):
         from ..infer.wae_gan_svi import WAEGANLoss
 
         self.adversarial = WAEGANLoss(adversarial)  # validates the name now
-        self.latent_critic = latent_critic or MLPCritic((self.latent_dim,), tuple(critic_hidden))
+        self.critic = latent_critic or MLPCritic((self.latent_dim,), tuple(critic_hidden))
+
+    @property
+    def latent_critic(self):
+        """The discriminator in latent space (stored as ``critic``, like a GAN's)."""
+        return self.critic
 
     def default_loss(self):
         return self.adversarial

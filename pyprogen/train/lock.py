@@ -29,7 +29,11 @@ class RunLock:
         self.key = None
 
     def acquire(self):
-        os.makedirs(self.out, exist_ok=True)
+        try:
+            os.makedirs(self.out, exist_ok=True)
+        except (OSError, ValueError) as exc:  # a file of that name, no permission, a NUL byte
+            raise PyprogenError(f"out: cannot use {self.out!r} as a run directory "
+                                f"({getattr(exc, 'strerror', None) or exc})") from None
         key = os.path.realpath(self.out)
         held = _HELD.get(key)
         if held is not None and held[2] == os.getpid():

@@ -75,5 +75,5 @@ def test_fit_uses_the_wae_gan_step_with_any_adversarial_loss(tmp_path):
     assert len(history) == 2 and history[-1]["penalty"] > 0
     ckpt = load_torch(str(tmp_path / "checkpoint.pt"))
     assert set(ckpt["step"]) == {"autoencoder_optimizer", "critic_optimizer"}
-    assert any(k.startswith("latent_critic.") for k in ckpt["model"])
+    assert any(k.startswith("critic.") for k in ckpt["model"])
     assert isinstance(WAEGAN((2,), latent_dim=3).latent_critic(torch.zeros(4, 3)), torch.Tensor)

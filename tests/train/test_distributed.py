@@ -191,6 +191,7 @@ def test_torchrun_command_drops_nproc():
                        "train", "vae"]
 
 
+@pytest.mark.slow  # three fresh interpreters (torchrun + 2 workers): ~12 s of CPU, 30-70 s on a loaded machine
 def test_cli_nproc_2_end_to_end(tmp_path):
     """``pyprogen train ... --nproc 2`` re-launches through torchrun: one set of files, gathered evaluation."""
     out = tmp_path / "run"
