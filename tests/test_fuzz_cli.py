@@ -124,8 +124,8 @@ def tiny(tmp_path_factory):
 
 
 def safe_path(root, text):
-    """A fuzzed path kept inside ``root`` (no absolute paths, no '..', no NUL)."""
-    parts = [p for p in text.replace("\x00", "").split("/") if p not in ("", ".", "..")]
+    """A fuzzed path kept inside ``root`` (no absolute paths, no '..'; NUL bytes stay)."""
+    parts = [p for p in text.split("/") if p not in ("", ".", "..")]
     return str(root.joinpath("out", *parts)) if parts else str(root / "out" / "default")
 
 
@@ -185,11 +185,21 @@ def test_run_dir_argument_end_to_end(tiny, cmd, where, capsys):
 
 @pytest.mark.slow
 @RUN
-@given(out=st.text(max_size=20), n=st.integers(min_value=-3, max_value=2000))
+@given(out=st.one_of(st.text(max_size=20), st.text(max_size=12).map(lambda t: t + ".png"),
+                     st.text(max_size=12).map(lambda t: t + ".npy")), n=st.integers(min_value=-3, max_value=2000))
 @example(out="x.png", n=5)
 @example(out="x.npy", n=1)
 def test_sample_out_and_n_end_to_end(run_dir, tiny, out, n, capsys):
     assert run_main(["sample", str(run_dir), "-n", str(n), "--out", safe_path(tiny, out)], capsys) in (0, 2)
+
+
+@pytest.mark.parametrize("name", ["/proc/no/such/dir/x.npy", "nul\x00byte.npy", "a-dir.png"])
+def test_sample_to_an_unwritable_path_exits_2(run_dir, tmp_path, name, capsys):
+    """Found by fuzzing: io.write_bytes let OSError/ValueError escape (now one line, exit 2)."""
+    (tmp_path / "a-dir.png").mkdir()
+    path = name if name.startswith("/") else str(tmp_path / name)
+    assert run_main(["sample", str(run_dir), "-n", "4", "--out", path], capsys) == 2
+    assert (tmp_path / "a-dir.png").is_dir()
 
 
 def test_evaluate_on_data_of_another_shape_is_one_line(run_dir, capsys):
@@ -223,3 +233,12 @@ def test_evaluate_data_end_to_end(run_dir, tiny, data, capsys):
 ])
 def test_bad_values_exit_2_before_any_work(argv, capsys, tmp_path):
     assert run_main([*argv, "--out", str(tmp_path / "o")], capsys) == 2
+
+
+@pytest.mark.parametrize("out", ["a-file", "nul\x00byte", "/proc/no/such/dir"])
+def test_unusable_out_directory_exits_2(out, capsys, tmp_path):
+    """Found by fuzzing: an --out that is a file or holds a NUL byte raised FileExistsError/ValueError."""
+    (tmp_path / "a-file").write_text("x")
+    path = out if out.startswith("/") else str(tmp_path / out)
+    assert run_main(["train", "vae", "--data", "ring8", "--out", path], capsys) == 2
+    assert (tmp_path / "a-file").read_text() == "x"

@@ -227,6 +227,7 @@ def test_cuda_fit_puts_model_data_and_param_store_on_gpu():
     model = plain_vae().to("cuda")
     pyro.param("extra", torch.ones(3))  # a Pyro param outside the model, created on the CPU
     move_param_store("cuda")
+    assert pyro.param("extra").is_cuda and float(pyro.param("extra").sum()) == 3.0
     fit(model, VAE_DATA, epochs=1, batch_size=50, progress=False)
     assert all(p.is_cuda for p in model.parameters())
     assert all(v.is_cuda for _, v in pyro.get_param_store().items())
