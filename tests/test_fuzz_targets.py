@@ -16,6 +16,7 @@ from pyprogen.data.targets import MAX_LENGTH, TARGETS, parse_target
 from pyprogen.errors import PyprogenError
 
 FUZZ = settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SAMPLING = settings(FUZZ, max_examples=200)  # these also draw 2,000 samples per parsed target
 NAMES = sorted(TARGETS) + ["Mixture"]
 
 
@@ -75,7 +76,7 @@ def test_arbitrary_strings(text):
     outcome(text)
 
 
-@FUZZ
+@SAMPLING
 @given(grammar)
 @example("Mixture(Normal(-2, 0.4), Beta(2, 5))")
 @example("Normal(1e39, 1)")
@@ -84,19 +85,27 @@ def test_arbitrary_strings(text):
 @example("Mixture(Mixture(Mixture(Normal(0, 1))))")
 @example("Pareto(1e-40, 1e-40)")
 def test_grammar_like_strings_with_extreme_numbers(text):
+    parses_then_samples_finite_or_refuses(text)
+
+
+@SAMPLING
+@given(well_formed)
+@example("Exponential(1e-45)")  # valid float32 rate, samples overflow to inf
+@example("LogNormal(100, 1)")
+def test_well_formed_targets_sample_finite_or_refuse(text):
+    parses_then_samples_finite_or_refuses(text)
+
+
+def parses_then_samples_finite_or_refuses(text):
+    """Found by fuzzing: finite float64 parameters could overflow float32 (Normal(1e39, 1)) or give inf
+    samples (Exponential(1e-45)); both now raise PyprogenError instead of feeding inf to training."""
     if outcome(text) == "ok":
         try:
             data = load_dataset(text, "valid")
         except PyprogenError as exc:
-            assert "\n" not in str(exc)
+            assert "\n" not in str(exc) and "NaN/inf samples" in str(exc)
             return
         assert data.x.shape == (2000, 1) and torch.isfinite(data.x).all()
-
-
-@FUZZ
-@given(well_formed)
-def test_well_formed_targets_sample_finite_or_refuse(text):
-    test_grammar_like_strings_with_extreme_numbers.hypothesis.inner_test(text)
 
 
 @FUZZ
@@ -117,3 +126,11 @@ def test_valid_targets_have_the_stated_moments(text, expected):
     d = parse_target(text)
     assert float(d.mean) == pytest.approx(expected[0], abs=1e-6)
     assert math.sqrt(float(d.variance)) == pytest.approx(expected[1], rel=1e-6)
+
+
+def test_found_by_fuzzing_float32_overflow_is_refused():
+    with pytest.raises(PyprogenError, match=r"loc must be finite \(within float32"):
+        parse_target("Normal(1e39, 1)")
+    assert float(parse_target("Normal(3e38, 1)").loc) == pytest.approx(3e38, rel=1e-6)  # still representable
+    with pytest.raises(PyprogenError, match="draws NaN/inf samples in float32"):
+        load_dataset("Exponential(1e-45)")

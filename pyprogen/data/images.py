@@ -5,6 +5,7 @@ The repository ships what the default command and the tests need (``files/``): b
 subset. Full sets are read from a user-given directory (``--data-dir`` or ``$PYPROGEN_DATA``).
 """
 import gzip
+import math
 import os
 
 import numpy as np
@@ -79,9 +80,27 @@ def binarized_mnist(split, data_dir=None):
     key = {"train": "train", "valid": "valid", "test": "test"}.get(split)
     if key is None:
         raise PyprogenError(f"split: expected train, valid or test, got {split!r}")
-    with np.load(path, allow_pickle=False) as d:
-        x = torch.from_numpy(d[key].astype(np.float32)).reshape(-1, 1, 28, 28)
+    (arr,) = _read_npz(path, [key], "binarized-mnist")
+    x = _binary_images(arr, (1, 28, 28), path)
     return ArrayDataset(x, None, name="binarized-mnist", binary=True)
+
+
+def _read_npz(path, keys, what):
+    """Arrays ``keys`` of an .npz (shipped, or a user's in ``data_dir``); PyprogenError if unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return [np.asarray(d[k]) for k in keys]
+    except Exception as exc:  # not a zip, truncated, pickled objects, missing key
+        raise PyprogenError(f"data: {path} is not a readable {what} .npz with arrays {', '.join(keys)} "
+                            f"({exc.__class__.__name__})") from None
+
+
+def _binary_images(arr, shape, path):
+    """0/1 images as a float tensor ``(N, *shape)``, checked (NaN, 0.5, strings all fail the 0/1 test)."""
+    if (arr.dtype.kind not in "biuf" or arr.size == 0 or arr.size % math.prod(shape)
+            or not bool(((arr == 0) | (arr == 1)).all())):
+        raise PyprogenError(f"data: {path} must hold 0/1 images of shape {shape}, got {arr.dtype} {arr.shape}")
+    return torch.from_numpy(arr.astype(np.float32)).reshape(-1, *shape)
 
 
 DSPRITES_TEST = 2000  # the last 2,000 images of the shipped subset are the test split
@@ -92,9 +111,12 @@ def dsprites(split, data_dir=None):
     path = os.path.join(data_dir, "dsprites_subset.npz") if data_dir else None
     if not (path and os.path.isfile(path)):
         path = os.path.join(FILES, "dsprites_subset.npz")
-    with np.load(path, allow_pickle=False) as d:
-        imgs, classes = d["imgs"], d["latents_classes"]
+    imgs, classes = _read_npz(path, ["imgs", "latents_classes"], "dsprites")
+    if (imgs.ndim != 3 or classes.ndim != 2 or classes.dtype.kind not in "iu" or len(imgs) != len(classes)
+            or len(imgs) <= DSPRITES_TEST):
+        raise PyprogenError(f"data: {path} must hold imgs (N, 64, 64) and integer latents_classes (N, k) with "
+                            f"N > {DSPRITES_TEST}, got {imgs.shape} and {classes.dtype} {classes.shape}")
     cut = len(imgs) - DSPRITES_TEST
     sl = slice(cut, None) if split == "test" else slice(0, cut)
-    x = torch.from_numpy(imgs[sl].astype(np.float32)).unsqueeze(1)
+    x = _binary_images(imgs[sl], (1, 64, 64), path)
     return ArrayDataset(x, torch.from_numpy(classes[sl]), name="dsprites", binary=True)

@@ -35,10 +35,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import infer as _infer  # noqa: F401  (importing the package registers the concrete losses)
-from ..data.targets import format_target, parse_target, target_mean_std
+from ..data.targets import format_target, parse_target
 from ..errors import PyprogenError, expect
 from ..infer.adversarial_loss import AdversarialLoss, adversarial_loss
-from ..metrics import divergences as dv
 from ..nn.batched import BatchedMLP
 from ..nn.mlp import mlp
 from ..seeding import set_seed
