@@ -128,7 +128,7 @@ def khat_figure(result):
     return fig
 
 
-def diagnose_dir(run_dir, *, data=None, points=100, out=None, num_samples=200, warmup_steps=200, num_chains=2,
+def diagnose_dir(run_dir, *, data=None, points=100, out=None, num_samples=500, warmup_steps=500, num_chains=2,
                  num_particles=1000, local_steps=500, seed=0, progress=True, jit_compile=True):
     """Run :func:`check` on a trained run directory; write the files above and return the result dict."""
     from ..train import load
