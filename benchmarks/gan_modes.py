@@ -70,6 +70,7 @@ def main(argv=None):
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"])
     p.add_argument("--losses", nargs="+", default=["ns-gan", "wgan-gp", "gan-dp"])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--latent-dim", type=int, default=16)
@@ -83,7 +84,7 @@ def main(argv=None):
     runs, first = [], {}
     for data in args.data:
         for loss in args.losses:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 result, samples = run_one(data, loss, seed, args)
                 runs.append(result)
                 first.setdefault((data, loss), samples)

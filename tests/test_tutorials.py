@@ -39,3 +39,20 @@ def test_tutorial_runs_in_quick_mode(path, tmp_path):
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert EXPECTED[path.name] in proc.stdout
+
+
+def test_a_tutorial_executes_as_a_notebook_in_a_kernel(tmp_path, monkeypatch):
+    """One tutorial through jupytext + nbclient (an ipykernel), as ``jupyter`` would run it."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    for key, value in {"PYPROGEN_TUTORIAL_QUICK": "1", "PYPROGEN_TUTORIAL_OUT": str(tmp_path / "out"),
+                       "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    path = next(p for p in TUTORIALS if p.name == "03_wae.py")
+    notebook = jupytext.read(path)
+    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=900, resources={"metadata": {"path": str(tmp_path)}}
+                            ).execute()
+    stdout = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if o.get("name") == "stdout")
+    assert EXPECTED[path.name] in stdout

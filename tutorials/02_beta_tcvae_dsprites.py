@@ -58,7 +58,7 @@ models = {}
 for name, kw in specs.items():
     set_seed(0)
     models[name] = build(name, x.shape[1:], **common, **kw)
-    fit(models[name], x, epochs=1 if QUICK else 30, batch_size=64, lr=5e-4, out=os.path.join(OUT, "02_" + name))
+    fit(models[name], x, epochs=1 if QUICK else 10, batch_size=64, lr=5e-4, out=os.path.join(OUT, "02_" + name))
 
 # %% [markdown]
 # ## Disentanglement metrics

@@ -166,7 +166,7 @@ def run_compare(data=None, data_dir=None, models=None, epochs=None, out="runs/co
     ``preset`` picks a budget from :data:`PRESETS` (default: ``quick`` without ``data``, the data
     set's own preset or ``mnist``'s otherwise); keyword ``overrides`` replace any of its numbers.
     """
-    t_start = time.perf_counter()
+    t_start, load_at_start = time.perf_counter(), list(os.getloadavg())
     preset = preset or ("quick" if data is None else (data if data in PRESETS else "mnist"))
     if preset not in PRESETS:
         raise PyprogenError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
@@ -231,7 +231,7 @@ def run_compare(data=None, data_dir=None, models=None, epochs=None, out="runs/co
               "binarized": "threshold 0.5 where not already 0/1", "models": names, "left_out": left_out,
               "lr": {r["name"]: cfg["lr"].get(r["family"], 1e-3) for r in rows},
               "classifier": clf_info, "torch_threads": torch.get_num_threads(),
-              "load_average_at_start": list(os.getloadavg()), "figures": figures,
+              "load_average": {"start": load_at_start, "end": list(os.getloadavg())}, "figures": figures,
               "total_seconds": time.perf_counter() - t_start}
     result = {"config": config, "models": rows}
     write_json(os.path.join(out, "compare.json"), result)

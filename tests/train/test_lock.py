@@ -142,3 +142,14 @@ def test_stale_temp_files_of_a_killed_writer_are_removed(tmp_path):
     with RunLock(tmp_path):
         names = sorted(os.listdir(tmp_path))
     assert names == [".lock", ".other.tmp"]
+
+
+def test_a_directory_the_lock_created_goes_away_if_nothing_was_written(tmp_path, capsys):
+    with RunLock(tmp_path / "new"):
+        assert (tmp_path / "new" / LOCK_NAME).exists()
+    assert not (tmp_path / "new").exists()  # e.g. `pyprogen train nonsense` leaves no runs/latest behind
+    with RunLock(tmp_path / "kept"):
+        (tmp_path / "kept" / "checkpoint.pt").write_bytes(b"x")
+    assert sorted(os.listdir(tmp_path / "kept")) == [".lock", "checkpoint.pt"]
+    assert main(["train", "nonsense", "--data", "ring8", "--out", str(tmp_path / "bad" / "runs" / "latest")]) == 2
+    assert sorted(os.listdir(tmp_path)) == ["kept"]  # every directory it made is gone
