@@ -15,58 +15,36 @@ class Parser(argparse.ArgumentParser):
         raise PyprogenError(f"{self.prog}: {message}")
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def number(kind, low, high=None, *, low_open=False, what=None):
+    """An argparse type: ``kind`` (int or float) in [low, high] (``(low, ...`` with ``low_open``), finite.
 
+    Upper bounds cap sizes that allocate memory or processes (found by fuzzing the flags).
+    """
+    left = "(" if low_open else "["
+    right = f"{high}]" if high is not None else "inf)"
+    what = what or f"{'an integer' if kind is int else 'a number'} in {left}{low}, {right}"
 
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if not 0 <= value < 2**32:  # seeds: NumPy and torch generators take 32/64-bit integers
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
-
-
-def int_in(low, high):
-    """An argparse type for integers in [low, high] (sizes that allocate memory grow with them)."""
     def parse(text):
         try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}], got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}], got {text!r}")
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        ok = (value > low if low_open else value >= low) and value < float("inf")
+        if not ok or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
     return parse
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
+positive_int = number(int, 1, what="a positive integer")
+seed_int = number(int, 0, 2**32 - 1)  # NumPy and torch generators take 32/64-bit seeds
+positive_float = number(float, 0, low_open=True, what="a positive finite number")
+non_negative_float = number(float, 0, what="a finite number >= 0")
 
 
-def non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+def int_in(low, high):
+    return number(int, low, high)
 
 
 def comma_list(text):
@@ -93,11 +71,11 @@ def build_parser():
     p.add_argument("--beta", type=non_negative_float, default=None)
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian", "categorical"], default=None)
     p.add_argument("--net", choices=["mlp", "conv"], default=None)
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--out", default="runs/latest")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--nproc", type=positive_int, default=1,
+    p.add_argument("--nproc", type=int_in(1, 1024), default=1,
                    help="data-parallel processes on this machine (re-launches through torchrun)")
     p.add_argument("--num-particles", type=int_in(1, 100_000), default=1000, help="for the final test NLL")
     p.add_argument("--no-progress", action="store_true")
@@ -113,7 +91,7 @@ def build_parser():
     p.add_argument("dir")
     p.add_argument("-n", type=int_in(1, 1_000_000), default=64)
     p.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
 
     p = sub.add_parser("compare", help="train several models on one data set, one table")
     p.add_argument("--data", default=None)
@@ -121,7 +99,7 @@ def build_parser():
     p.add_argument("--models", type=comma_list, default=None)
     p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--out", default="runs/compare")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("stability", help="the 1-D GAN stability study")
