@@ -38,7 +38,7 @@ def number(kind, low, high=None, *, low_open=False, what=None):
 
 
 positive_int = number(int, 1, what="a positive integer")
-seed_int = number(int, 0, 2**32 - 1)  # NumPy and torch generators take 32/64-bit seeds
+seed_int = number(int, 0, 2**32 - 1, what="an integer in [0, 2**32)")  # NumPy/torch seed ranges
 positive_float = number(float, 0, low_open=True, what="a positive finite number")
 non_negative_float = number(float, 0, what="a finite number >= 0")
 

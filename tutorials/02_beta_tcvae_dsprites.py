@@ -30,7 +30,6 @@
 import os
 
 import matplotlib.pyplot as plt
-import torch
 
 from pyprogen.experiments.compare import load_splits
 from pyprogen.metrics import mig

@@ -25,7 +25,6 @@ import os
 import matplotlib.pyplot as plt
 import pyro
 import pyro.poutine as poutine
-import torch
 
 from pyprogen.data import load_dataset
 from pyprogen.metrics.evaluate import evaluate_model

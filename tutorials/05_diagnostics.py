@@ -29,7 +29,6 @@ import os
 
 import arviz as az
 import matplotlib.pyplot as plt
-import torch
 
 from pyprogen.data import load_dataset
 from pyprogen.diagnostics import check, format_check, guide_posterior, nuts_posterior, psis_k
