@@ -14,6 +14,12 @@ import torch
 from .errors import PyprogenError
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="wb"):
     """Open a temp file beside ``path``; on clean exit fsync it and rename it over ``path``."""
@@ -26,6 +32,7 @@ def atomic_open(path, mode="wb"):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
         with contextlib.suppress(OSError):  # make the rename itself durable
             dfd = os.open(directory, os.O_RDONLY)

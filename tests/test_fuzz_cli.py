@@ -6,7 +6,6 @@ too) and fed hypothesis values with the commands stubbed out (parsing only). The
 reach the package (names, paths, targets) are fuzzed end to end on a tiny data set (1 step; marked
 slow); the default suite replays the cases that fuzzing found, and every run-directory argument.
 """
-import os
 
 import numpy as np
 import pytest

@@ -40,7 +40,6 @@ from pyprogen.train import fit
 
 QUICK = os.environ.get("PYPROGEN_TUTORIAL_QUICK") == "1"
 OUT = os.environ.get("PYPROGEN_TUTORIAL_OUT", "runs/tutorials")
-# the shipped subset's own test split is sorted by factor; load_splits draws a seeded random split
 train, test = load_splits("dsprites")
 N = 512 if QUICK else len(train)
 x, factors = train.x[:N], train.y[:N]  # factors: (N, 5) classes of shape, scale, orientation, x, y

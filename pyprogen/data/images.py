@@ -103,7 +103,7 @@ def _binary_images(arr, shape, path):
     return torch.from_numpy(arr.astype(np.float32)).reshape(-1, *shape)
 
 
-DSPRITES_TEST = 2000  # the last 2,000 images of the shipped subset are the test split
+DSPRITES_TEST = 2000  # a fixed random 2,000 images of the shipped subset form the test split
 
 
 def dsprites(split, data_dir=None):
@@ -116,7 +116,9 @@ def dsprites(split, data_dir=None):
             or len(imgs) <= DSPRITES_TEST):
         raise PyprogenError(f"data: {path} must hold imgs (N, 64, 64) and integer latents_classes (N, k) with "
                             f"N > {DSPRITES_TEST}, got {imgs.shape} and {classes.dtype} {classes.shape}")
+    # the file is sorted by factor (rows follow the original dSprites order): split a fixed shuffle
+    order = np.random.RandomState(0).permutation(len(imgs))
     cut = len(imgs) - DSPRITES_TEST
-    sl = slice(cut, None) if split == "test" else slice(0, cut)
-    x = _binary_images(imgs[sl], (1, 64, 64), path)
-    return ArrayDataset(x, torch.from_numpy(classes[sl]), name="dsprites", binary=True)
+    rows = np.sort(order[cut:] if split == "test" else order[:cut])
+    x = _binary_images(imgs[rows], (1, 64, 64), path)
+    return ArrayDataset(x, torch.from_numpy(classes[rows]), name="dsprites", binary=True)

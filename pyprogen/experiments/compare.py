@@ -80,25 +80,15 @@ LABELS = {"binarized-mnist": "mnist"}
 #: which label column is the class (dSprites: its shape, 3 classes)
 CLASS_COLUMN = {"dsprites": 0}
 #: data sets whose shipped train/test split is ordered by factor (the dSprites subset's last 2,000
-#: images are all large hearts): compare pools both splits and draws a seeded random split of the same sizes
-RESPLIT = {"dsprites"}
 
 
 def _binary(x):
     return x if bool(((x == 0) | (x == 1)).all()) else (x > 0.5).float()
 
 
-def load_splits(data, data_dir=None, seed=0):
-    """(train, test) :class:`ArrayDataset` s, re-split at random for the data sets in :data:`RESPLIT`."""
-    train, test = load_dataset(data, "train", data_dir), load_dataset(data, "test", data_dir)
-    if data in RESPLIT:
-        x, y = torch.cat([train.x, test.x]), None if train.y is None else torch.cat([train.y, test.y])
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-        cut = len(train)
-        train.x, test.x = x[perm[:cut]], x[perm[cut:]]
-        if y is not None:
-            train.y, test.y = y[perm[:cut]], y[perm[cut:]]
-    return train, test
+def load_splits(data, data_dir=None):
+    """(train, test) :class:`ArrayDataset` s of a data set."""
+    return load_dataset(data, "train", data_dir), load_dataset(data, "test", data_dir)
 
 
 def _labelled(data, data_dir, splits):

@@ -1,7 +1,6 @@
 """Fully connected networks: a plain MLP, a Gaussian encoder head and a decoder."""
 import math
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 

@@ -76,3 +76,23 @@ def test_fashion_mnist_reads_idx_dir_or_says_where_to_put_it(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(idx(2049, np.array([4, 9], np.uint8)))
     ds = load_dataset("fashion-mnist", "test", data_dir=str(tmp_path))
     assert float(ds.x.mean()) == 1.0 and ds.y.tolist() == [4, 9]
+
+
+def test_dsprites_test_split_covers_every_factor_and_is_disjoint():
+    train, test = load_dataset("dsprites", "train"), load_dataset("dsprites", "test")
+    # the shipped file is sorted by factor; a contiguous tail would hold one shape at one scale only
+    assert set(test.y[:, 0].tolist()) == {0, 1, 2} and len(set(test.y[:, 1].tolist())) == 6
+    key = lambda ds: {tuple(r) for r in ds.y.tolist()}
+    assert not key(train) & key(test)  # every shipped image has its own factor tuple: the splits are disjoint
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from pyprogen.io import write_text
+
+    write_text(tmp_path / "f.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "f.txt").st_mode) == 0o666 & ~mask

@@ -10,8 +10,6 @@ import time
 
 import torch
 
-from pyprogen.models import build
-from pyprogen.seeding import set_seed
 from pyprogen.train import fit, load
 from pyprogen.train.checkpoint import load_checkpoint
 
@@ -19,8 +17,6 @@ EPOCHS, KILLS = 12, 3
 SETUP = """
 import torch
 torch.set_num_threads(1)
-from pyprogen.models import build
-from pyprogen.seeding import set_seed
 from pyprogen.train import fit
 torch.manual_seed(0)
 data = (torch.rand(3000, 12) < torch.linspace(0.1, 0.9, 12)).float()  # 60 steps/epoch: ~0.1 s idle
