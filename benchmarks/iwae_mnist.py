@@ -31,7 +31,7 @@ def main():
     p.add_argument("--cpu-minutes", type=float, default=15.0)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--eval-particles", type=int, default=5000)
-    p.add_argument("--eval-points", type=int, default=10000)
+    p.add_argument("--eval-points", type=int, default=10000, help="the test rows are not shuffled: subsets are biased")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/bench_iwae")
     args = p.parse_args()
