@@ -119,6 +119,6 @@ def dsprites(split, data_dir=None):
     # the file is sorted by factor (rows follow the original dSprites order): split a fixed shuffle
     order = np.random.RandomState(0).permutation(len(imgs))
     cut = len(imgs) - DSPRITES_TEST
-    rows = np.sort(order[cut:] if split == "test" else order[:cut])
+    rows = order[cut:] if split == "test" else order[:cut]
     x = _binary_images(imgs[rows], (1, 64, 64), path)
     return ArrayDataset(x, torch.from_numpy(classes[rows]), name="dsprites", binary=True)

@@ -17,6 +17,8 @@ EPOCHS, KILLS = 12, 3
 SETUP = """
 import torch
 torch.set_num_threads(1)
+from pyprogen.models import build
+from pyprogen.seeding import set_seed
 from pyprogen.train import fit
 torch.manual_seed(0)
 data = (torch.rand(3000, 12) < torch.linspace(0.1, 0.9, 12)).float()  # 60 steps/epoch: ~0.1 s idle
