@@ -14,15 +14,14 @@ Unlike ``pyro.infer.Trace_MMD``, the MMD is taken across the minibatch, not acro
 Latent sites outside the data plate are not supported.
 """
 import torch
-from pyro.infer import Trace_ELBO
-from pyro.util import warn_if_nan
 
 from ..errors import PyprogenError
 from .beta_elbo import check_weight
+from .particle_elbo import ParticleELBO
 from .kernels import get_kernel, mmd2_unbiased
 
 
-class MMDELBO(Trace_ELBO):
+class MMDELBO(ParticleELBO):
     """WAE-MMD loss for any Pyro model/guide pair (see module docstring for the scaling).
 
     :param lam: λ >= 0, weight of the MMD penalty.
@@ -64,20 +63,3 @@ class MMDELBO(Trace_ELBO):
         if z_q.shape[0] < 2:
             raise PyprogenError(f"batch: MMDELBO needs a minibatch of at least 2 points, got {z_q.shape[0]}")
         return recon + self.lam * scale * z_q.shape[0] * mmd2_unbiased(z_q, z_p, self.kernel, self.scale)
-
-    def differentiable_loss(self, model, guide, *args, **kwargs):
-        loss = 0.0
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            loss = loss + self._loss_particle(model_trace, guide_trace) / self.num_particles
-        warn_if_nan(loss, "loss")
-        return loss
-
-    def loss(self, model, guide, *args, **kwargs):
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
-
-    def loss_and_grads(self, model, guide, *args, **kwargs):
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        if torch.is_tensor(loss) and loss.requires_grad:
-            loss.backward(retain_graph=self.retain_graph)
-        return float(loss.detach()) if torch.is_tensor(loss) else float(loss)

@@ -23,11 +23,10 @@ Latent sites outside the data plate (global latents) enter with their plain ELBO
 
 import torch
 from pyro.distributions.util import scale_and_mask
-from pyro.infer import Trace_ELBO
-from pyro.util import warn_if_nan
 
 from ..errors import PyprogenError
 from .beta_elbo import check_weight
+from .particle_elbo import ParticleELBO
 from .importance import check_reparameterised
 
 
@@ -72,7 +71,7 @@ def _in_plate(site, plate_name):
     return any(f.name == plate_name for f in site["cond_indep_stack"])
 
 
-class TCELBO(Trace_ELBO):
+class TCELBO(ParticleELBO):
     """Loss of the β-TCVAE (negative of the objective above), summed over the minibatch.
 
     :param alpha: weight of the index-code mutual information.
@@ -117,20 +116,3 @@ class TCELBO(Trace_ELBO):
                           + self.gamma * (log_prod - log_pz))
             elbo = elbo + scale_and_mask(per_point, first["scale"], first["mask"]).sum()
         return -elbo
-
-    def differentiable_loss(self, model, guide, *args, **kwargs):
-        loss = 0.0
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            loss = loss + self._loss_particle(model_trace, guide_trace) / self.num_particles
-        warn_if_nan(loss, "loss")
-        return loss
-
-    def loss(self, model, guide, *args, **kwargs):
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
-
-    def loss_and_grads(self, model, guide, *args, **kwargs):
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        if torch.is_tensor(loss) and loss.requires_grad:
-            loss.backward(retain_graph=self.retain_graph)
-        return float(loss.detach()) if torch.is_tensor(loss) else float(loss)
