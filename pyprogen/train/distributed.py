@@ -267,15 +267,21 @@ def _register_svi():
             step.optimizer.register_step_pre_hook(_hook(rest, average=False))
 
 
+def _average_gradients(*groups):
+    """Broadcast rank 0's parameters, then average each optimiser's gradients over ranks before it steps
+    (adversarial losses are batch means)."""
+    broadcast_parameters([p for params, _ in groups for p in params])
+    for params, optimizer in groups:
+        optimizer.register_step_pre_hook(_hook(params, average=True))
+
+
 def _register_adversarial():
     from ..infer.adversarial_svi import AdversarialSVI
 
     @register_synchroniser(AdversarialSVI)
     def _adversarial(step, device):
         # explicit all-reduce: the penalties' double backward rules out DDP's reducer (module docstring)
-        broadcast_parameters(step.gen_params + step.critic_params)
-        step.gen_optimizer.register_step_pre_hook(_hook(step.gen_params, average=True))
-        step.critic_optimizer.register_step_pre_hook(_hook(step.critic_params, average=True))
+        _average_gradients((step.gen_params, step.gen_optimizer), (step.critic_params, step.critic_optimizer))
 
 
 def _register_wae_gan():
@@ -284,9 +290,7 @@ def _register_wae_gan():
     @register_synchroniser(WAEGANSVI)
     def _wae_gan(step, device):
         # reconstruction and adversarial terms are batch means; the latent critic may carry a penalty
-        broadcast_parameters(step.ae_params + step.critic_params)
-        step.ae_optimizer.register_step_pre_hook(_hook(step.ae_params, average=True))
-        step.critic_optimizer.register_step_pre_hook(_hook(step.critic_params, average=True))
+        _average_gradients((step.ae_params, step.ae_optimizer), (step.critic_params, step.critic_optimizer))
 
 
 _register_svi()
