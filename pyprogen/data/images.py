@@ -13,6 +13,7 @@ import torch
 
 from ..errors import PyprogenError
 from .arrays import ArrayDataset
+from .catalog import DATASETS
 
 FILES = os.path.join(os.path.dirname(__file__), "files")
 IDX_NAMES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -55,6 +56,7 @@ def _images(x, y, name):
     return ArrayDataset(x, None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64)), name=name)
 
 
+@DATASETS.register("mnist")
 def mnist(split, data_dir=None):
     if _has_idx(data_dir):
         x, y = _idx_split(data_dir, split)
@@ -64,6 +66,7 @@ def mnist(split, data_dir=None):
         return _images(d[f"{key}_images"], d[f"{key}_labels"], "mnist (shipped subset)")
 
 
+@DATASETS.register("fashion-mnist")
 def fashion_mnist(split, data_dir=None):
     for directory in (data_dir, FASHION_SYSTEM_DIR):
         if _has_idx(directory):
@@ -73,6 +76,7 @@ def fashion_mnist(split, data_dir=None):
                         f"(or the Debian package dataset-fashion-mnist in {FASHION_SYSTEM_DIR})")
 
 
+@DATASETS.register("binarized-mnist")
 def binarized_mnist(split, data_dir=None):
     path = os.path.join(data_dir, "binarized_mnist.npz") if data_dir else None
     if not (path and os.path.isfile(path)):
@@ -106,6 +110,7 @@ def _binary_images(arr, shape, path):
 DSPRITES_TEST = 2000  # a fixed random 2,000 images of the shipped subset form the test split
 
 
+@DATASETS.register("dsprites")
 def dsprites(split, data_dir=None):
     """dSprites (Matthey et al. 2017) 64x64 binary images with their 5 factor classes as ``y``."""
     path = os.path.join(data_dir, "dsprites_subset.npz") if data_dir else None

@@ -2,35 +2,17 @@
 import os
 
 from ..errors import PyprogenError
-from . import images, toy
+from . import images, toy  # noqa: F401  (their loaders register themselves in DATASETS)
 from .arrays import ArrayDataset, load_array_file
+from .catalog import DATASETS
 
-DATASETS = {
-    "mnist": images.mnist,
-    "binarized-mnist": images.binarized_mnist,
-    "fashion-mnist": images.fashion_mnist,
-    "dsprites": images.dsprites,
-}
 SPLITS = ("train", "valid", "test")
-TOY_SIZES = {"train": (10000, 0), "valid": (2000, 2), "test": (2000, 1)}
-
-
-def _toy(name):
-    def load(split, data_dir=None):
-        n, seed = TOY_SIZES[split]
-        return toy.toy_dataset(name, n, seed)
-
-    return load
-
-
-for _name in toy.TOY_SETS:
-    DATASETS[_name] = _toy(_name)
 
 
 def _target(text, split):
     from .targets import parse_target  # the 1-D target grammar
 
-    n, seed = TOY_SIZES[split]
+    n, seed = toy.TOY_SIZES[split]
     import torch
 
     state = torch.random.get_rng_state()

@@ -9,13 +9,23 @@ import math
 import torch
 
 from .arrays import ArrayDataset
+from .catalog import DATASETS
 
 TOY_SETS = {}
+#: points and seed of each split of a generated set (train, valid and test are independent draws)
+TOY_SIZES = {"train": (10000, 0), "valid": (2000, 2), "test": (2000, 1)}
 
 
 def register_toy(name, std):
+    """Register a mixture's centres (``fn() -> (K, 2)``) with component std ``std`` as data set ``name``."""
     def decorator(fn):
         TOY_SETS[name] = (fn, std)
+
+        def load(split, data_dir=None):
+            n, seed = TOY_SIZES[split]
+            return toy_dataset(name, n, seed)
+
+        DATASETS.register(name, help=f"2-D mixture of Gaussians {name}, std {std} (generated, no download)")(load)
         return fn
 
     return decorator

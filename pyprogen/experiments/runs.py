@@ -35,8 +35,7 @@ def resolve_device(device):
 
 def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, net=None):
     """Keyword arguments for ``build(name, ...)`` from the flags and the data (likelihood chosen by data)."""
-    if name not in MODELS:
-        raise PyprogenError(f"model: unknown name {name!r}; expected one of {', '.join(sorted(MODELS))}")
+    MODELS.lookup(name)
     given = {"latent_dim": latent_dim, "beta": beta, "net": net}
     kw = {k: v for k, v in given.items() if v is not None}
     kw.update(DATA_DEFAULTS.get(name, lambda t: {})(train))

@@ -19,16 +19,15 @@ networks gets exactly the gradients each would get alone.
 """
 import torch
 
-from ..errors import PyprogenError
+from ..registry import Registry
 
-ADVERSARIAL_LOSSES = {}
+ADVERSARIAL_LOSSES = Registry("adversarial loss", argument="loss")
 
 
 def register_adversarial_loss(name):
     def decorator(cls):
-        ADVERSARIAL_LOSSES[name] = cls
         cls.name = name
-        return cls
+        return ADVERSARIAL_LOSSES.register(name)(cls)
 
     return decorator
 
@@ -37,13 +36,7 @@ def adversarial_loss(name, **kwargs):
     """Build an adversarial loss by registry name (``gan``, ``ns-gan``, ``wgan``, ...)."""
     if isinstance(name, AdversarialLoss):
         return name
-    if name not in ADVERSARIAL_LOSSES:
-        raise PyprogenError(f"loss: unknown adversarial loss {name!r}; expected one of "
-                            f"{', '.join(sorted(ADVERSARIAL_LOSSES))}")
-    try:
-        return ADVERSARIAL_LOSSES[name](**kwargs)
-    except TypeError as exc:
-        raise PyprogenError(f"loss {name!r}: {exc}") from None
+    return ADVERSARIAL_LOSSES.build(name, **kwargs)
 
 
 class AdversarialLoss:

@@ -5,22 +5,15 @@ Entries take the model so that names like ``beta`` or ``tc`` pick up the model's
 import pyro.infer
 
 from ..errors import PyprogenError
+from ..registry import Registry
 
-ESTIMATORS = {}
-
-
-def register_estimator(name):
-    def decorator(factory):
-        ESTIMATORS[name] = factory
-        return factory
-
-    return decorator
+ESTIMATORS = Registry("estimator", argument="loss")
+register_estimator = ESTIMATORS.register
 
 
 def estimator(name, model=None, **kwargs):
-    if name not in ESTIMATORS:
-        raise PyprogenError(f"loss: unknown estimator {name!r}; expected one of {', '.join(sorted(ESTIMATORS))}")
-    return ESTIMATORS[name](model, **kwargs)
+    """Build the estimator registered as ``name`` for ``model`` (which supplies β, λ, ... by default)."""
+    return ESTIMATORS.build(name, model, **kwargs)
 
 
 @register_estimator("elbo")

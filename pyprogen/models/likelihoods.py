@@ -19,15 +19,15 @@ from pyro.nn import PyroModule, pyro_method
 from torch import nn
 
 from ..errors import PyprogenError
+from ..registry import Registry
 
-LIKELIHOODS = {}
+LIKELIHOODS = Registry("likelihood")
 
 
 def register_likelihood(name):
     def decorator(cls):
-        LIKELIHOODS[name] = cls
         cls.name = name
-        return cls
+        return LIKELIHOODS.register(name)(cls)
 
     return decorator
 
@@ -35,9 +35,7 @@ def register_likelihood(name):
 def build_likelihood(name, data_shape, **kwargs):
     if isinstance(name, Likelihood):
         return name
-    if name not in LIKELIHOODS:
-        raise PyprogenError(f"likelihood: expected one of {', '.join(sorted(LIKELIHOODS))}, got {name!r}")
-    return LIKELIHOODS[name](tuple(data_shape), **kwargs)
+    return LIKELIHOODS.build(name, tuple(data_shape), **kwargs)
 
 
 class Likelihood(PyroModule):

@@ -2,27 +2,16 @@
 
 Each model file registers its factory with ``@register_model("name")``.
 """
-from ..errors import PyprogenError
+from ..registry import Registry
 
-MODELS = {}
-
-
-def register_model(name):
-    def decorator(factory):
-        MODELS[name] = factory
-        return factory
-
-    return decorator
+MODELS = Registry("model")
+register_model = MODELS.register
 
 
 def build(name, data_shape, **kwargs):
     """Build a registered model by name; records ``(name, data_shape, kwargs)`` so ``load`` can rebuild it."""
-    if name not in MODELS:
-        raise PyprogenError(f"model: unknown name {name!r}; expected one of {', '.join(sorted(MODELS))}")
+    MODELS.lookup(name)
     data_shape = tuple(int(d) for d in data_shape)
-    try:
-        model = MODELS[name](data_shape, **kwargs)
-    except TypeError as exc:
-        raise PyprogenError(f"model {name!r}: {exc}") from None
+    model = MODELS.build(name, data_shape, **kwargs)
     model.config = {"name": name, "data_shape": list(data_shape), "kwargs": dict(kwargs)}
     return model
