@@ -54,7 +54,7 @@ def test_train_on_toy_mixture_reports_modes(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["train", "vae", "--data", "nope"], "unknown data set"),
-    (["train", "vea", "--data", "ring8"], "unknown name"),
+    (["train", "vea", "--data", "ring8"], "unknown model"),
     (["train", "vae", "--data", "ring8", "--epochs", "0"], "positive integer"),
     (["train", "vae", "--data", "ring8", "--lr", "nan"], "positive"),
     (["train", "vae", "--data", "ring8", "--likelihood", "bernoulli", "--epochs", "1"], "0/1"),

@@ -87,7 +87,7 @@ def test_default_losses_and_registry():
     assert isinstance(build("wae-mmd", (4,), latent_dim=2), WAE)
     tc = build("beta-tcvae", (4,), latent_dim=2, dataset_size=100)
     assert isinstance(tc, BetaTCVAE) and tc.config["kwargs"]["dataset_size"] == 100
-    with pytest.raises(PyprogenError, match="unknown name"):
+    with pytest.raises(PyprogenError, match="unknown model"):
         build("vea", (4,))
     with pytest.raises(PyprogenError, match="latent_dim"):
         VAE((4,), latent_dim=0)
