@@ -5,7 +5,9 @@ A model is a :class:`pyro.nn.PyroModule` with a Pyro ``model(x=None, n=None)`` a
 ``pyro.plate("data", N)``. Estimators never special-case a model class: they read the
 traces these two functions produce.
 """
+import pyro.poutine as poutine
 import torch
+from pyro.infer import Predictive
 from pyro.nn import PyroModule
 
 from ..errors import PyprogenError
@@ -52,8 +54,21 @@ class GenerativeModel(PyroModule):
 
     @torch.no_grad()
     def sample(self, n, *, mean=False):
-        """``n`` draws of ``x`` from the model, shape ``(n, *data_shape)`` in data space."""
-        raise NotImplementedError("abstract: subclasses draw samples")  # pragma: no cover
+        """``n`` draws of ``x`` from the model, shape ``(n, *data_shape)`` in data space.
+
+        Through Pyro: :class:`pyro.infer.Predictive` runs ``model(n=n)`` and returns its ``"x"``
+        site, so any subclass that defines only ``model``/``guide`` can be sampled. With
+        ``mean=True`` each draw is the mean image E[x | z] of the ``"x"`` site's distribution given
+        that draw's latents (smooth grids for likelihood models; a deterministic site's value for a GAN).
+        """
+        if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+            raise PyprogenError(f"n: expected a positive integer, got {n!r}")
+        likelihood = getattr(self, "likelihood", None)
+        if mean:
+            fn = poutine.trace(self.model).get_trace(n=n).nodes["x"]["fn"]
+            return likelihood.mean_of(fn) if likelihood is not None else fn.mean
+        x = Predictive(self.model, num_samples=1, return_sites=("x",))(n=n)["x"][0]
+        return likelihood.to_data(x).float() if likelihood is not None else x
 
     def forward(self, x=None, n=None):
         return self.model(x, n)

@@ -68,6 +68,10 @@ class Likelihood(PyroModule):
     def mean(self, params):  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
 
+    def mean_of(self, fn):
+        """E[x] in data space of a distribution this likelihood built (``distribution(params)``)."""
+        return fn.mean
+
     def check(self, x, argument="data"):
         """Raise PyprogenError if ``x`` cannot be scored by this likelihood."""
 
@@ -124,6 +128,12 @@ class CategoricalLikelihood(Likelihood):
 
     def observation(self, x):
         return (x * 255).round().long()
+
+    def mean_of(self, fn):
+        while hasattr(fn, "base_dist"):
+            fn = fn.base_dist
+        levels = torch.arange(256, dtype=fn.probs.dtype, device=fn.probs.device) / 255.0
+        return fn.probs @ levels
 
     def to_data(self, value):
         return value.float() / 255.0

@@ -90,14 +90,6 @@ class VAE(GenerativeModel):
 
     # -- conveniences -------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n, *, mean=False):
-        z = self.prior(n).sample()
-        params = self.decoder(z)
-        if mean:
-            return self.likelihood.mean(params)
-        return self.likelihood.to_data(self.likelihood.distribution(params).sample()).float()
-
-    @torch.no_grad()
     def encode(self, x):
         """Posterior means ``E_q[z|x]``, shape ``(n, latent_dim)``."""
         return self.encoder(x)[0]
