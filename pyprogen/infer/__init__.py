@@ -1,5 +1,7 @@
 """Estimators (ELBO variants, importance weighting) and adversarial losses; they read Pyro traces."""
 from .beta_elbo import BetaELBO
+from .dip_vae import DIPELBO
+from .info_vae import InfoELBO
 from .importance import log_weights
 from .iwae import IWAE
 from .jit_elbo import JitTraceMeanField_ELBO

@@ -3,6 +3,8 @@ from .base import GenerativeModel
 from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE
 from .gan import GAN
+from .dip_vae import DIPVAE
+from .info_vae import InfoVAE
 from .fast_sampling import autoregressive_sample, cached_sample, draw_noise, naive_sample
 from .likelihoods import LIKELIHOODS, build_likelihood
 from .pixelcnn import AutoregressiveModel, PixelCNN
