@@ -3,7 +3,7 @@
 For the MLP VAE (784-200-200-16, Bernoulli) and the conv VAE (ConvEncoder/ConvDecoder, width 32)
 on binarized MNIST, global batch ``--batch-size``: each configuration trains in fresh processes
 started by :func:`pyprogen.train.launch.spawn` (``pyprogen.train.fit``, Trace_ELBO through
-TorchSVI, gradients all-reduced by DDP), one warm-up epoch then a timed epoch; configurations
+TorchSVI, gradients all-reduced through the step protocol), one warm-up epoch then a timed epoch; configurations
 alternate over ``--repeats`` rounds because absolute CPU speed drifts on shared machines (compare
 ratios measured side by side). Configurations: 1 process × 1 thread, 1 process × ``N`` threads
 (intra-op parallelism on the same cores) and ``N`` processes × 1 thread.
@@ -68,7 +68,7 @@ def breakdown(kind, batch_size, nproc, reps=20):
     """One process, one thread, CPU time per training step at the global and the per-rank batch,
     and of the Adam update alone: the update (and Pyro's per-step tracing) is repeated on every
     rank, only the batch-proportional part of forward + backward is divided by N."""
-    from pyprogen.train.steps import make_step
+    from pyprogen.infer.step import make_step
     from pyprogen.train.losses import resolve_loss
 
     torch.set_num_threads(1)

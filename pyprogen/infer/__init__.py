@@ -10,6 +10,8 @@ from .mmd_elbo import MMDELBO
 from .tc_elbo import TCELBO
 from .adversarial_loss import ADVERSARIAL_LOSSES, AdversarialLoss, adversarial_loss, register_adversarial_loss
 from .gan_dp import GANDPLoss
+from .hinge import HingeLoss
+from .lsgan import LSGANLoss
 from .minimax_gan import MinimaxGANLoss
 from .non_saturating_gan import NonSaturatingLoss
 from .penalties import gradient_penalty, lipschitz_penalty, r1_penalty, r2_penalty
@@ -20,4 +22,5 @@ from .wgan_lp import WGANLPLoss
 from .adversarial_svi import AdversarialSVI
 from .registry import ESTIMATORS, estimator, register_estimator
 from .svi import TorchSVI
-from .wae_gan_svi import WAEGANLoss, WAEGANSVI
+from .wae_gan_svi import WAEGANSVI
+from .step import STEPS, OptimizerSpec, Step, capture_parameters, make_step, site_distribution

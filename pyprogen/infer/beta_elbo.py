@@ -15,6 +15,7 @@ from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 
 from ..errors import PyprogenError
+from .registry import register_estimator
 
 
 class LatentScale(Messenger):
@@ -51,3 +52,9 @@ class BetaELBO(Trace_ELBO):
             return super()._get_trace(model, guide, args, kwargs)
         scaled = LatentScale(self.beta)
         return super()._get_trace(scaled(model), scaled(guide), args, kwargs)
+
+
+@register_estimator("beta")
+def _beta(model, **kw):
+    """β-VAE ELBO (Higgins et al. 2017); β from the model (BetaVAE) unless given."""
+    return BetaELBO(kw.pop("beta", getattr(model, "beta", 1.0)), **kw)

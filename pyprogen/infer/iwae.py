@@ -15,6 +15,7 @@ from pyro.infer import ELBO
 from pyro.util import warn_if_nan
 
 from ..errors import PyprogenError
+from .registry import register_estimator
 from .importance import guess_max_plate_nesting, log_weights
 
 
@@ -58,3 +59,9 @@ class IWAE(ELBO):
         if loss.requires_grad:
             loss.backward(retain_graph=self.retain_graph)
         return loss.item()
+
+
+@register_estimator("iwae")
+def _iwae(model, num_particles=50, **kw):
+    """Importance-weighted bound (Burda et al. 2016), k = 50 particles by default."""
+    return IWAE(num_particles, **kw)

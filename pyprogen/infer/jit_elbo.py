@@ -12,6 +12,8 @@ import weakref
 import pyro.ops.jit
 from pyro.infer import JitTraceMeanField_ELBO as _PyroJitTraceMeanField_ELBO
 
+from .registry import register_estimator
+
 
 class JitTraceMeanField_ELBO(_PyroJitTraceMeanField_ELBO):
     """Like Pyro's, but ``differentiable_loss`` is compiled once (per unique non-tensor kwargs)."""
@@ -37,3 +39,9 @@ class JitTraceMeanField_ELBO(_PyroJitTraceMeanField_ELBO):
         with warnings.catch_warnings():  # torch 2.13 deprecates jit.trace, which Pyro's JIT is built on
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning)
             return self._differentiable_loss(*args, **kwargs)
+
+
+@register_estimator("jit-meanfield")
+def _jit_meanfield(model, **kw):
+    """Mean-field ELBO compiled once with torch.jit (Pyro 1.9.2's re-traces every step)."""
+    return JitTraceMeanField_ELBO(**kw)

@@ -16,6 +16,7 @@ Latent sites outside the data plate are not supported.
 import torch
 
 from ..errors import PyprogenError
+from .registry import register_estimator
 from .beta_elbo import check_weight
 from .particle_elbo import ParticleELBO
 from .kernels import get_kernel, mmd2_unbiased
@@ -63,3 +64,9 @@ class MMDELBO(ParticleELBO):
         if z_q.shape[0] < 2:
             raise PyprogenError(f"batch: MMDELBO needs a minibatch of at least 2 points, got {z_q.shape[0]}")
         return recon + self.lam * scale * z_q.shape[0] * mmd2_unbiased(z_q, z_p, self.kernel, self.scale)
+
+
+@register_estimator("mmd")
+def _mmd(model, **kw):
+    """WAE-MMD objective (Tolstikhin et al. 2018); λ from the model (WAE) unless given."""
+    return MMDELBO(kw.pop("lam", getattr(model, "lam", 10.0)), **kw)

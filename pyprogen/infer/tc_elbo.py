@@ -25,6 +25,7 @@ import torch
 from pyro.distributions.util import scale_and_mask
 
 from ..errors import PyprogenError
+from .registry import register_estimator
 from .beta_elbo import check_weight
 from .particle_elbo import ParticleELBO
 from .importance import check_reparameterised
@@ -116,3 +117,13 @@ class TCELBO(ParticleELBO):
                           + self.gamma * (log_prod - log_pz))
             elbo = elbo + scale_and_mask(per_point, first["scale"], first["mask"]).sum()
         return -elbo
+
+
+@register_estimator("tc")
+def _tc(model, **kw):
+    """β-TCVAE ELBO (Chen et al. 2018), MSS estimator; α, β, γ, dataset_size from a BetaTCVAE model."""
+    for name in ("alpha", "beta", "gamma", "dataset_size"):
+        if name not in kw and getattr(model, name, None) is None:
+            raise PyprogenError(f"loss 'tc': needs {name} (from a BetaTCVAE model or as a keyword)")
+        kw.setdefault(name, getattr(model, name, None))
+    return TCELBO(kw.pop("alpha"), kw.pop("beta"), kw.pop("gamma"), kw.pop("dataset_size"), **kw)

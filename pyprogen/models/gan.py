@@ -47,7 +47,7 @@ def default_gan_nets(data_shape, latent_dim, net, hidden, width):
 
 
 class GAN(GenerativeModel):
-    """Generator G as a Pyro model, critic D attached.
+    """Generator G as a Pyro model, critic D attached (``critic_site = "x"``: the critic reads data).
 
     :param data_shape: shape of one data point: ``(2,)`` for the 2-D mixtures, ``(1, 28, 28)`` for MNIST.
     :param latent_dim: size of ``z`` (default 64).
@@ -69,6 +69,8 @@ class GAN(GenerativeModel):
         self.generator = generator
         self.critic = critic
 
+    critic_site = "x"
+
     def prior(self, n):
         return dist.Normal(torch.zeros(n, self.latent_dim, device=self.device), 1.0).to_event(1)
 
@@ -89,12 +91,6 @@ class GAN(GenerativeModel):
         from ..infer.adversarial_loss import adversarial_loss
 
         return adversarial_loss("gan-dp")
-
-    @torch.no_grad()
-    def sample(self, n, *, mean=False):
-        """``n`` draws ``G(z)``; ``mean`` is accepted for the shared interface (a deterministic
-        generator has no per-z noise to average)."""
-        return self.generator(self.prior(int(n)).sample())
 
     @torch.no_grad()
     def generate(self, z):

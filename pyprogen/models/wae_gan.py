@@ -4,10 +4,10 @@
 
 where q(z) = ∫ q(z|x) p(x) dx is the aggregate posterior and D_GAN is estimated by a
 discriminator in latent space (``critic``, alias ``latent_critic``) trained to tell p(z) = N(0, I) draws from
-q(z|x) codes. The model and guide are the VAE's (sites ``"z"``, ``"x"``); training uses
-:class:`pyprogen.infer.wae_gan_svi.WAEGANSVI` through ``fit`` (``default_loss()`` returns a
-:class:`WAEGANLoss` around the non-saturating loss, Algorithm 1 of the paper; pass any
-adversarial loss name, e.g. ``loss="gan-dp"``, to swap it). Paper defaults for MNIST:
+q(z|x) codes. The model and guide are the VAE's (sites ``"z"``, ``"x"``); the model declares
+``critic_site = "z"``, so ``fit`` trains it with the registered step whose critic reads ``"z"``
+(:class:`pyprogen.infer.wae_gan_svi.WAEGANSVI`). ``default_loss()`` is the non-saturating loss
+(Algorithm 1 of the paper); pass any adversarial loss name, e.g. ``loss="gan-dp"``, to swap it. Paper defaults for MNIST:
 λ = 1 and a latent discriminator MLP (theirs 4x512; here ``critic_hidden``, default 2x128).
 """
 from ..nn.dcgan import MLPCritic
@@ -18,12 +18,14 @@ from .wae import WAE
 class WAEGAN(WAE):
     """WAE with ``reg="gan"`` and a latent discriminator ``critic`` (``z -> logit``)."""
 
+    critic_site = "z"
+
     def __init__(self, data_shape, *, lam=1.0, adversarial="ns-gan", latent_critic=None, critic_hidden=(128, 128),
                  **kw):
         super().__init__(data_shape, reg="gan", lam=lam, **kw)
-        from ..infer.wae_gan_svi import WAEGANLoss
+        from ..infer.adversarial_loss import adversarial_loss
 
-        self.adversarial = WAEGANLoss(adversarial)  # validates the name now
+        self.adversarial = adversarial_loss(adversarial)  # validates the name now
         self.critic = latent_critic or MLPCritic((self.latent_dim,), tuple(critic_hidden))
 
     @property
@@ -33,12 +35,6 @@ class WAEGAN(WAE):
 
     def default_loss(self):
         return self.adversarial
-
-    def adversarial_step(self, loss, lr):
-        """The step object for an adversarial ``loss`` (used when ``fit`` is given a loss name)."""
-        from ..infer.wae_gan_svi import WAEGANSVI
-
-        return WAEGANSVI.for_model(self, loss, lr)
 
 
 @register_model("wae-gan")

@@ -1,7 +1,8 @@
-"""Training: ``fit`` (one loop for every family), checkpoints, ``load``."""
+"""Training: ``fit`` (one loop for every family, through the step protocol), checkpoints, ``load``."""
+from ..infer.step import STEPS, make_step
 from .checkpoint import load
-from .fit import evaluate_loss, fit
+from .fit import fit
 from .history import History
-from .steps import make_step, register_step
+from .loop import evaluate_loss
 
-__all__ = ["fit", "load", "History", "evaluate_loss", "make_step", "register_step"]
+__all__ = ["fit", "load", "History", "evaluate_loss", "make_step", "STEPS"]

@@ -1,4 +1,4 @@
-"""Data-parallel training on PyTorch's own engine: ``torch.distributed`` + DDP, launched by torchrun.
+"""Data-parallel training on PyTorch's own engine: ``torch.distributed`` collectives, launched by torchrun.
 
 Each of ``W`` processes (ranks) holds the whole model and the whole data tensor, takes its
 shard of every *global* minibatch, computes the loss on it and synchronises gradients through
@@ -14,32 +14,27 @@ shard of every *global* minibatch, computes the loss on it and synchronises grad
   rank ``r`` takes the ``r``-th contiguous ``batch_size / W`` rows of each. The global batch is
   therefore the one a single process would use, and ``--batch-size`` keeps its meaning (and
   the learning rate stays valid) whatever ``W`` is.
-- **Gradients, SVI** (:func:`synchronise`): the ELBO becomes a module (:class:`ELBOLoss`, like
-  Pyro's ``ELBOModule``) wrapped in ``DistributedDataParallel``, which all-reduces gradient
-  buckets *during* backward, overlapping communication with computation. Pyro ELBOs are sums
-  over the data plate (fit's convention), so the single-process loss of the global batch is
-  ``Σ_r L_r``; DDP averages by default, so a communication hook (:func:`sum_allreduce_hook`)
-  SUMs instead: the synchronised gradient is ``Σ_r ∇L_r``, exactly the global-batch gradient.
-  Pyro params outside the model's modules (``pyro.param``) are all-reduced explicitly.
-- **Gradients, adversarial** (:func:`synchronise`): explicit all-reduce, not DDP. The gradient
-  penalties (WGAN-GP, WGAN-LP, GAN-DP/R1, R2) call ``torch.autograd.grad(..., create_graph=True)``
-  and backpropagate through it (double backward), which DDP's documentation lists as unsupported
-  ("DistributedDataParallel does not work with torch.autograd.grad()"); NVIDIA's StyleGAN3
-  trainer, whose losses include R1, likewise all-reduces gradients by hand. (A direct check on
-  torch 2.13 + gloo, an MLP critic with R1, did give the full-batch gradient to 6e-8, but we do
-  not rely on undocumented behaviour.) Besides, a step runs the critic several times (real, fake, penalty) and the
-  generator update runs it with frozen parameters, which DDP's reducer would count as unused
-  parameters, and the generator is a Pyro program rather than one module's ``forward``. So each
-  optimiser's gradients are flattened into one buffer and all-reduced with ``torch.distributed``
-  in a ``step`` pre-hook of the generator and of the critic optimiser (exact; no overlap with
-  backward, which small GAN nets hardly need). Adversarial losses are batch means, so the buffer
-  is averaged (SUM / W; gloo has no AVG).
+- **Gradients** (:func:`synchronise`): through the step protocol only (infer/step.py). Each
+  optimiser a step names in ``optimizers()`` gets a ``step`` pre-hook that flattens its
+  parameters' gradients into one buffer and all-reduces it with ``torch.distributed`` before the
+  update: SUMmed for a loss summed over the batch (``reduce="sum"``: Pyro's ELBOs, whose
+  single-process loss of the global batch is ``Σ_r L_r``, so the result is exactly the
+  global-batch gradient) and averaged for a batch mean (``reduce="mean"``: adversarial losses).
+  Rank 0's parameters are broadcast first. We do not wrap the loss in
+  ``DistributedDataParallel``: the gradient penalties (WGAN-GP, WGAN-LP, GAN-DP/R1, R2) call
+  ``torch.autograd.grad(..., create_graph=True)``, which DDP's documentation lists as
+  unsupported ("DistributedDataParallel does not work with torch.autograd.grad()"), a GAN
+  step runs the critic several times and the generator update with frozen critic weights
+  (parameters DDP's reducer would count as unused), and a generator or guide is a Pyro
+  program rather than one module's ``forward``. NVIDIA's StyleGAN3 trainer, whose losses
+  include R1, likewise all-reduces gradients by hand. One bucket per optimiser, after backward
+  (no overlap with it, which these model sizes hardly need; see benchmarks/ddp_throughput.py).
 - **Seeds** (:func:`rank_seed`): rank 0 keeps the run seed (a one-process torchrun run equals a
   plain run); rank ``r > 0`` gets an independent stream from ``numpy.random.SeedSequence(seed,
   spawn_key=(r,))``. Latent draws differ between ranks, the run is reproducible, and every
   rank's RNG state goes into the checkpoint so ``--resume`` continues exactly.
-- **Reporting**: the step's loss is all-reduced every step (:func:`all_reduce_mean`; the mean
-  over ranks of the local sums, divided by the local batch size as ``fit`` does, is the global
+- **Reporting**: the step's loss terms (means per data point of the local shard) are all-reduced
+  every step (:func:`all_reduce_mean`; with equal shards their mean over ranks is the global
   loss per point, and no rank can stop on NaN while the others wait in a collective).
   Checkpoints, metrics, figures and progress bars are rank 0's (:func:`is_main_process`);
   evaluation shards the test set and gathers (:func:`evaluate_loss`, :func:`reduce_evaluation`).
@@ -56,14 +51,13 @@ import numpy as np
 import pyro
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import PyprogenError
 
 __all__ = ["process_group", "world_size", "rank", "is_distributed", "is_main_process", "rank_seed",
            "ShardedBatches", "shard_rows", "all_reduce_mean", "all_reduce_gradients", "synchronise",
            "evaluate_loss", "reduce_evaluation", "gather_rng_states", "rank_rng_state",
-           "move_param_store", "ELBOLoss"]
+           "move_param_store"]
 
 
 # -- process group ------------------------------------------------------------------------------
@@ -159,15 +153,13 @@ def shard_rows(x, rank_=None, world=None):
 
 # -- collectives ----------------------------------------------------------------------------------
 def all_reduce_mean(values):
-    """Mean over ranks of a float or a dict of floats (one collective); identity in one process."""
+    """Mean over ranks of a dict of floats (one collective); identity in one process."""
     if not is_distributed():
         return values
-    keys = None if isinstance(values, float) else list(values)
-    flat = [values] if keys is None else [float(values[k]) for k in keys]
-    t = torch.tensor(flat, dtype=torch.float64, device=_comm_device())
+    keys = list(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_comm_device())
     dist.all_reduce(t)
-    t = (t / dist.get_world_size()).tolist()
-    return t[0] if keys is None else dict(zip(keys, t))
+    return dict(zip(keys, (t / dist.get_world_size()).tolist()))
 
 
 def _comm_device():
@@ -207,108 +199,17 @@ def _hook(params, average):
     return pre_step
 
 
-# -- step synchronisation (a registry keyed on the step object's type) ----------------------------
-class ELBOLoss(torch.nn.Module):
-    """``loss(model, guide, x)`` as a module over ``modules``' parameters, for DDP.
-
-    Pyro's ``Trace_ELBO()(model, guide)`` (``ELBOModule``) registers ``model`` and ``guide`` as
-    submodules; ours are bound methods of one model, so its modules are registered explicitly.
-    """
-
-    def __init__(self, differentiable_loss, model, guide, modules):
-        super().__init__()
-        self.loss_fn, self.model_fn, self.guide_fn = differentiable_loss, model, guide
-        self.parts = torch.nn.ModuleList(modules)
-
-    def forward(self, *args, **kwargs):
-        return self.loss_fn(self.model_fn, self.guide_fn, *args, **kwargs)
-
-
-def sum_allreduce_hook(process_group, bucket):
-    """DDP communication hook: SUM the gradient bucket (DDP's default hook divides by ``W``)."""
-    group = process_group if process_group is not None else dist.group.WORLD
-    fut = dist.all_reduce(bucket.buffer(), group=group, async_op=True).get_future()
-    return fut.then(lambda f: f.value()[0])
-
-
-SYNCHRONISERS = {}
-
-
-def register_synchroniser(step_type):
-    def decorator(fn):
-        SYNCHRONISERS[step_type] = fn
-        return fn
-
-    return decorator
-
-
-def _ddp(module, device, hook=None):
-    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    ddp = DistributedDataParallel(module, device_ids=ids)
-    if hook is not None:
-        ddp.register_comm_hook(None, hook)
-    return ddp
-
-
-def _register_svi():
-    from ..infer.svi import TorchSVI
-
-    @register_synchroniser(TorchSVI)
-    def _svi(step, device):
-        modules = [m for m in step.modules if any(p.requires_grad for p in m.parameters())]
-        in_modules = {id(p) for m in modules for p in m.parameters()}
-        if modules:
-            loss = ELBOLoss(step.differentiable_loss, step.model, step.guide, modules)
-            # DDP broadcasts rank 0's parameters and buffers; gradients are SUMmed (an ELBO is a sum)
-            step.loss_module = _ddp(loss, device, hook=sum_allreduce_hook)
-        rest = [p for p in step.params if id(p) not in in_modules]
-        if rest:  # Pyro params outside the modules: an ELBO is a sum over the plate -> SUM
-            broadcast_parameters(rest)
-            step.optimizer.register_step_pre_hook(_hook(rest, average=False))
-
-
-def _average_gradients(*groups):
-    """Broadcast rank 0's parameters, then average each optimiser's gradients over ranks before it steps
-    (adversarial losses are batch means)."""
-    broadcast_parameters([p for params, _ in groups for p in params])
-    for params, optimizer in groups:
-        optimizer.register_step_pre_hook(_hook(params, average=True))
-
-
-def _register_adversarial():
-    from ..infer.adversarial_svi import AdversarialSVI
-
-    @register_synchroniser(AdversarialSVI)
-    def _adversarial(step, device):
-        # explicit all-reduce: the penalties' double backward rules out DDP's reducer (module docstring)
-        _average_gradients((step.gen_params, step.gen_optimizer), (step.critic_params, step.critic_optimizer))
-
-
-def _register_wae_gan():
-    from ..infer.wae_gan_svi import WAEGANSVI
-
-    @register_synchroniser(WAEGANSVI)
-    def _wae_gan(step, device):
-        # reconstruction and adversarial terms are batch means; the latent critic may carry a penalty
-        _average_gradients((step.ae_params, step.ae_optimizer), (step.critic_params, step.critic_optimizer))
-
-
-_register_svi()
-_register_adversarial()
-_register_wae_gan()
-
-
-def synchronise(step, device):
+# -- step synchronisation (the step protocol's optimizers()) ------------------------------------
+def synchronise(step, device=None):
     """Make an *initialised* step object synchronise its gradients over the process group
     (a no-op in one process). Call it before installing other optimiser pre-hooks (clipping,
     finite checks), so that those see the global gradient."""
     if not is_distributed():
         return step
-    for cls in type(step).__mro__:
-        if cls in SYNCHRONISERS:
-            SYNCHRONISERS[cls](step, torch.device(device))
-            return step
-    raise PyprogenError(f"nproc: no distributed synchronisation is registered for {type(step).__name__}")
+    for spec in step.optimizers():
+        broadcast_parameters(spec.params)
+        spec.optimizer.register_step_pre_hook(_hook(spec.params, average=spec.reduce == "mean"))
+    return step
 
 
 # -- evaluation ---------------------------------------------------------------------------------

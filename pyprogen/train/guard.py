@@ -1,11 +1,10 @@
 """Numerical guard for any step object: finite gradients, optional global-norm clipping.
 
-Every ``torch.optim.Optimizer`` a step object holds (``TorchSVI.optimizer``, a GAN's generator
-and critic optimisers, ...) gets a step pre-hook that computes the global gradient norm
-‖g‖₂ = (Σ_p ‖∇p‖²)^½ over its parameters. A NaN/inf norm raises
-:class:`~pyprogen.errors.TrainingDiverged` *before* the update, so the parameters stay as they
-were; ``fit`` adds the epoch and step. With ``grad_clip=c`` the gradients are rescaled by
-min(1, c/‖g‖) (Pascanu et al. 2013, "On the difficulty of training RNNs", Algorithm 1).
+Every optimiser a step object names in ``optimizers()`` (infer/step.py) gets a step pre-hook
+that computes the global gradient norm ‖g‖₂ = (Σ_p ‖∇p‖²)^½ over its parameters. A NaN/inf
+norm raises :class:`~pyprogen.errors.TrainingDiverged` *before* the update, so the parameters
+stay as they were; ``fit`` adds the epoch and step. With ``grad_clip=c`` the gradients are
+rescaled by min(1, c/‖g‖) (Pascanu et al. 2013, "On the difficulty of training RNNs", Algorithm 1).
 """
 import math
 
@@ -39,20 +38,14 @@ def _hook(name, grad_clip):
     return hook
 
 
-def optimizers(step):
-    """``(attribute name, optimiser)`` for every torch optimiser the step object holds."""
-    return [(k, v) for k, v in vars(step).items() if isinstance(v, torch.optim.Optimizer)]
-
-
 def guard_step(step, grad_clip=None):
     """Install the finite-gradient check (and clipping) on every optimiser of ``step`` once."""
     check_grad_clip(grad_clip)
-    for attr, opt in optimizers(step):
+    for spec in step.optimizers():
+        opt = spec.optimizer
         if getattr(opt, _GUARDED, None) is not None:
             getattr(opt, _GUARDED).remove()
-        name = attr.replace("_optimizer", "").replace("optimizer", "").strip("_")
-        name = {"": "model", "gen": "generator"}.get(name, name)
-        setattr(opt, _GUARDED, opt.register_step_pre_hook(_hook(name, grad_clip)))
+        setattr(opt, _GUARDED, opt.register_step_pre_hook(_hook(spec.name, grad_clip)))
     return step
 
 

@@ -1,12 +1,17 @@
 """Turn fit's ``loss`` argument (None, a name, or an object) into an estimator object."""
+import pyro.infer
+
 from ..errors import PyprogenError
 from ..infer.adversarial_loss import ADVERSARIAL_LOSSES, adversarial_loss
 from ..infer.registry import ESTIMATORS, estimator
 
 
 def resolve_loss(loss, model):
+    """``None``: the model's ``default_loss()`` (``Trace_ELBO`` for a user model without one); a
+    name from the estimator or adversarial-loss registry; or an estimator object as it is."""
     if loss is None:
-        return model.default_loss()
+        default = getattr(model, "default_loss", None)
+        return default() if callable(default) else pyro.infer.Trace_ELBO()
     if isinstance(loss, str):
         if loss in ADVERSARIAL_LOSSES:
             return adversarial_loss(loss)

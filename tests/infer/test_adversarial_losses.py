@@ -24,7 +24,7 @@ def one_thread():
 def test_registry_has_the_seven_losses_and_rejects_unknown_names():
     assert set(NAMES) <= set(ADVERSARIAL_LOSSES)
     with pytest.raises(PyprogenError, match="loss"):
-        adversarial_loss("lsgan")
+        adversarial_loss("no-such-loss")
     with pytest.raises(PyprogenError, match="gamma"):
         adversarial_loss("gan-dp", gamma=-1)
 

@@ -92,7 +92,7 @@ def test_fit_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, loss, one_t
     for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
     ckpt = load_torch(str(tmp_path / "b" / "checkpoint.pt"))
-    assert set(ckpt["step"]) == {"generator_optimizer", "critic_optimizer"} and ckpt["epoch"] == 4
+    assert set(ckpt["step"]) == {"generator", "critic"} and ckpt["epoch"] == 4
     assert [e["gen_loss"] for e in ckpt["history"]] == [
         e["gen_loss"] for e in load_torch(str(tmp_path / "a" / "checkpoint.pt"))["history"]]
 

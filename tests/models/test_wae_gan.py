@@ -4,11 +4,12 @@ import pyro.poutine as poutine
 import pytest
 import torch
 
-from pyprogen.infer import GANDPLoss, WAEGANLoss, WAEGANSVI
+import pyro.distributions as dist
+
+from pyprogen.infer import GANDPLoss, NonSaturatingLoss, WAEGANSVI, make_step
 from pyprogen.io import load_torch
 from pyprogen.models import WAE, WAEGAN, build
 from pyprogen.train import fit
-from pyprogen.train.steps import make_step
 
 @pytest.fixture
 def one_thread():
@@ -67,13 +68,33 @@ def test_reported_terms_match_the_likelihood_and_the_loss():
 def test_fit_uses_the_wae_gan_step_with_any_adversarial_loss(tmp_path):
     torch.manual_seed(0)
     model = build("wae-gan", (2,), latent_dim=2, likelihood="gaussian", hidden=(16,), critic_hidden=(16,))
-    assert isinstance(model, WAE) and model.reg == "gan" and isinstance(model.default_loss(), WAEGANLoss)
-    assert isinstance(make_step(model, model.default_loss(), 1e-3), WAEGANSVI)
-    step = make_step(model, GANDPLoss(), 1e-3)  # a plain adversarial loss is routed to the latent game
-    assert isinstance(step, WAEGANSVI) and isinstance(step.loss.adversarial, GANDPLoss)
+    assert isinstance(model, WAE) and model.reg == "gan" and isinstance(model.default_loss(), NonSaturatingLoss)
+    assert model.critic_site == "z" and isinstance(make_step(model, model.default_loss(), 1e-3), WAEGANSVI)
+    step = make_step(model, GANDPLoss(), 1e-3)  # any adversarial loss is routed to the latent game
+    assert isinstance(step, WAEGANSVI) and isinstance(step.loss, GANDPLoss)
     history = fit(model, data(256), loss="gan-dp", epochs=2, batch_size=64, out=str(tmp_path), progress=False)
     assert len(history) == 2 and history[-1]["penalty"] > 0
     ckpt = load_torch(str(tmp_path / "checkpoint.pt"))
-    assert set(ckpt["step"]) == {"autoencoder_optimizer", "critic_optimizer"}
+    assert set(ckpt["step"]) == {"autoencoder", "critic"}
     assert any(k.startswith("critic.") for k in ckpt["model"])
     assert isinstance(WAEGAN((2,), latent_dim=3).latent_critic(torch.zeros(4, 3)), torch.Tensor)
+
+
+class ShiftedPriorWAEGAN(WAEGAN):
+    """A WAE-GAN whose prior is N(5, 0.5²): the critic's "real" codes must come from it."""
+
+    def prior(self, n):
+        return dist.Normal(torch.full((n, self.latent_dim), 5.0), 0.5).to_event(1)
+
+
+def test_latent_critic_compares_codes_with_the_models_own_prior():
+    torch.manual_seed(0)
+    model = ShiftedPriorWAEGAN((2,), latent_dim=3, likelihood="gaussian", hidden=(8,), critic_hidden=(8,))
+    step = make_step(model, model.default_loss(), 1e-3)
+    x = data(4000)
+    step.initialise(x)
+    real, fake = step.critic_inputs(x)
+    assert real.shape == fake.shape == (4000, 3)
+    # the sample mean of 4000 draws of N(5, 0.5²) is within 4 standard errors (4·0.5/√4000 = 0.032) of 5
+    assert (real.mean(0) - 5.0).abs().max().item() < 0.032
+    assert (real.std(0) - 0.5).abs().max().item() < 0.03

@@ -18,7 +18,7 @@ from pyprogen.models import build
 from pyprogen.seeding import set_seed
 from pyprogen.train import fit
 from pyprogen.train.distributed import ShardedBatches, rank_seed
-from pyprogen.train.fit import _batches
+from pyprogen.train.loop import epoch_batches as _batches
 from pyprogen.train.global_noise import GlobalBatchNoise
 from pyprogen.train.launch import spawn, strip_option, torchrun_command
 
