@@ -4,6 +4,9 @@ from .dip_vae import DIPELBO
 from .info_vae import InfoELBO
 from .importance import log_weights
 from .iwae import IWAE
+from .miwae import MIWAE
+from .ciwae import CIWAE
+from .piwae import PIWAE
 from .jit_elbo import JitTraceMeanField_ELBO
 from .kernels import imq_kernel, mmd2_unbiased, rbf_kernel
 from .mmd_elbo import MMDELBO
