@@ -3,6 +3,7 @@ from .base import GenerativeModel
 from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE
 from .gan import GAN
+from .diagonal_pixelrnn import DiagonalPixelRNN
 from .dip_vae import DIPVAE
 from .info_vae import InfoVAE
 from .fast_sampling import autoregressive_sample, cached_sample, draw_noise, naive_sample
