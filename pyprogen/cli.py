@@ -178,7 +178,7 @@ def cmd_stability(args):
 
 def cmd_diagnose(args):
     from .diagnostics.check import format_check
-    from .diagnostics.report import diagnose_dir
+    from .experiments.diagnose import diagnose_dir
 
     result = diagnose_dir(args.dir, data=args.data, points=args.points, out=args.out,
                           progress=not args.no_progress)

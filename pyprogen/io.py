@@ -21,16 +21,17 @@ def _umask():
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb"):
-    """Open a temp file beside ``path``; on clean exit fsync it and rename it over ``path``."""
+def atomic_path(path):
+    """A temp file name beside ``path`` for a writer that wants a path (netCDF); on clean exit the file is
+    fsynced and renamed over ``path``; on an exception it is removed."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:  # fsync reaches the data whichever descriptor wrote it
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
@@ -44,6 +45,13 @@ def atomic_open(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb"):
+    """Open a temp file beside ``path``; on clean exit fsync it and rename it over ``path``."""
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        yield f
 
 
 def write_bytes(path, data: bytes):
@@ -104,20 +112,3 @@ def save_figure(fig, path, dpi=110):
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     write_bytes(path, buf.getvalue())
-
-
-def save_netcdf(idata, path):
-    """Write an ``arviz.InferenceData`` to netCDF atomically."""
-    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".nc.tmp")
-    os.close(fd)
-    try:
-        idata.to_netcdf(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

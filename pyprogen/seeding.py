@@ -1,9 +1,16 @@
-"""The one place that seeds and snapshots random number generators."""
+"""The one place that seeds and snapshots random number generators.
+
+Imports only the standard library, NumPy, torch and :mod:`pyprogen.errors` (Pyro only inside
+:func:`set_seed`), so every layer, ``nn/`` included, may use it.
+"""
+import contextlib
+import operator
 import random
 
 import numpy as np
-import pyro
 import torch
+
+from .errors import PyprogenError
 
 
 def set_seed(seed: int):
@@ -11,7 +18,33 @@ def set_seed(seed: int):
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
+    import pyro  # here, so that importing this module (from nn/, data/) does not load Pyro
+
     pyro.set_rng_seed(seed)  # also seeds torch (and CUDA)
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Run a block on torch's global RNG seeded with ``seed``; the previous state is restored on exit.
+
+    Forks the CPU generator (``torch.random.fork_rng``) and, when CUDA is available, the current CUDA
+    device's generator, then seeds both with ``seed``. Draws inside the block are the draws that follow
+    ``torch.manual_seed(seed)``; draws after it are those that would have come without the block.
+    Only torch's generators are touched (NumPy's and Python's are not). The CUDA generator of other
+    devices is neither forked nor seeded (``fork_rng`` on every device would initialise them all).
+    """
+    try:
+        value = None if isinstance(seed, bool) else operator.index(seed)  # ints, NumPy/torch integer scalars
+    except TypeError:
+        value = None
+    if value is None or value < 0:
+        raise PyprogenError(f"seed: expected a non-negative integer, got {seed!r}")
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(value)
+        if devices:
+            torch.cuda.manual_seed(value)  # the current device's generator
+        yield
 
 
 def get_rng_state() -> dict:

@@ -32,12 +32,23 @@ class ArrayDataset(torch.utils.data.Dataset):
         return self.x[i]
 
 
-def as_tensor(data, argument="data", scale_uint8=True):
-    """Validate an array-like and return a float32 tensor; raises PyprogenError on bad input."""
+def as_tensor(data, argument="data", scale_uint8=True, *, column=True, device="cpu"):
+    """Validate an array-like and return a float32 tensor; raises PyprogenError on bad input.
+
+    The one converter of user data (training sets, and the points that metrics and diagnostics
+    score). Integer and bool arrays become float32; float64 becomes float32 (what Pyro models
+    built here expect); uint8 with values above 1 is scaled by 1/255.
+
+    :param argument: the name the error messages give the input.
+    :param column: a 1-D array of N numbers becomes ``(N, 1)`` (N one-dimensional points);
+        ``False`` keeps it ``(N,)`` (for a model whose data plate holds scalars).
+    :param device: where the result lives; ``None`` leaves a tensor on its own device (arrays
+        are built on the CPU).
+    """
     if isinstance(data, ArrayDataset):
-        return data.x
+        return data.x if device is None else data.x.to(device)
     if isinstance(data, torch.Tensor):
-        arr = data.detach().cpu()
+        arr = data.detach() if device is None else data.detach().to(device)
         is_uint8 = arr.dtype == torch.uint8
         if arr.is_complex():
             raise PyprogenError(f"{argument}: expected real numbers, got complex dtype {arr.dtype}")
@@ -56,8 +67,10 @@ def as_tensor(data, argument="data", scale_uint8=True):
             x = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32))
     if x.dim() < 1 or x.shape[0] < 1:
         raise PyprogenError(f"{argument}: expected an array of shape (N, ...) with N >= 1, got shape {tuple(x.shape)}")
-    if x.dim() == 1:
+    if x.dim() == 1 and column:
         x = x.unsqueeze(-1)
+    if device is not None and not isinstance(data, torch.Tensor):
+        x = x.to(device)
     if x[0].numel() == 0:
         raise PyprogenError(f"{argument}: expected at least one value per data point, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():

@@ -1,7 +1,10 @@
 """``load_dataset(name_or_path, split=...)``: one entry point for every data source, by registry."""
 import os
 
+import torch
+
 from ..errors import PyprogenError
+from ..seeding import seeded
 from . import images, toy  # noqa: F401  (their loaders register themselves in DATASETS)
 from .arrays import ArrayDataset, load_array_file
 from .catalog import DATASETS
@@ -13,14 +16,8 @@ def _target(text, split):
     from .targets import parse_target  # the 1-D target grammar
 
     n, seed = toy.TOY_SIZES[split]
-    import torch
-
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    with seeded(seed):
         x = parse_target(text).sample((n,)).float().reshape(n, 1)
-    finally:
-        torch.random.set_rng_state(state)
     if not torch.isfinite(x).all():  # e.g. Exponential(1e-46): valid parameters, samples overflow float32
         raise PyprogenError(f"data: the target {text!r} draws NaN/inf samples in float32; "
                             "expected parameters whose samples are finite")

@@ -16,7 +16,6 @@ and the guide's posterior means and sds per latent dimension, and PSIS k̂ per p
 """
 import math
 
-import arviz as az
 import numpy as np
 import pyro
 import pyro.distributions as dist
@@ -27,10 +26,12 @@ from pyro.infer import Trace_ELBO
 from tqdm.auto import tqdm
 
 from ..errors import PyprogenError
-from ..seeding import get_rng_state, set_rng_state, set_seed
+from ..infer.importance import guess_max_plate_nesting, sample_sites
+from ..seeding import seeded
+from .arviz_adapter import ess, rhat
 from .guide import guide_posterior
 from .nuts import frozen_parameters, nuts_posterior
-from .psis import _log_weights, as_tensor, max_plate_nesting, psis_k_from_log_weights, sample_sites
+from .psis import diagnostic_log_weights, points, psis_k_from_log_weights
 
 K_GOOD, K_OK = 0.5, 0.7
 
@@ -71,7 +72,7 @@ def fit_local_guide(model, x, init_draws, *, steps=500, lr=1e-2, num_particles=8
     local = LocalGaussianGuide(model, x, init_draws)
     optim = torch.optim.Adam(local.parameters(), lr=lr)
     elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=True,
-                      max_plate_nesting=max(max_plate_nesting(model, x), max_plate_nesting(local, x)))
+                      max_plate_nesting=guess_max_plate_nesting(model, local, (x,), {}))
     blocked = poutine.block(model, hide_types=["param"])
     for _ in tqdm(range(steps), desc="per-point guide", disable=not progress, leave=False):
         optim.zero_grad()
@@ -89,7 +90,7 @@ def _summary_per_dim(values, point_dim="point"):
 
 def posterior_gaps(nuts, guide):
     """Per latent site and dimension: r̂, ESS, mean |Δ mean|, mean |Δ mean| / sd_NUTS, sds and their ratio."""
-    rhat, bulk, tail = az.rhat(nuts), az.ess(nuts, method="bulk"), az.ess(nuts, method="tail")
+    r_hat, bulk, tail = rhat(nuts), ess(nuts, method="bulk"), ess(nuts, method="tail")
     sample = ("chain", "draw")
     out = {}
     for name in nuts.posterior.data_vars:
@@ -102,7 +103,7 @@ def posterior_gaps(nuts, guide):
             return getattr(np, reduce)(a, axis=0).astype(float).tolist()
 
         out[name] = {
-            "rhat_max": per_dim(rhat[name], "max"), "ess_bulk_min": per_dim(bulk[name], "min"),
+            "rhat_max": per_dim(r_hat[name], "max"), "ess_bulk_min": per_dim(bulk[name], "min"),
             "ess_tail_min": per_dim(tail[name], "min"), "mean_gap": per_dim(gap, "mean"),
             "std_mean_gap": per_dim(gap / s_n, "mean"), "sd_nuts": per_dim(s_n, "mean"),
             "sd_guide": per_dim(s_q, "mean"), "sd_ratio": per_dim(s_q / s_n, "mean"),
@@ -112,9 +113,9 @@ def posterior_gaps(nuts, guide):
 
 def amortisation_gap(model, guide, x, guide_draws, *, num_particles=1000, steps=500, lr=1e-2, progress=False):
     """Per-point log p(x), ELBO of the guide and of the per-point optimum q* (nats), and k̂ of both."""
-    lw_q = _log_weights(model, guide, x, num_particles)
+    lw_q = diagnostic_log_weights(model, guide, x, num_particles)
     local = fit_local_guide(model, x, guide_draws, steps=steps, lr=lr, progress=progress)
-    lw_local = _log_weights(model, local, x, num_particles)
+    lw_local = diagnostic_log_weights(model, local, x, num_particles)
     log_n = math.log(num_particles)
     k_q, k_local = psis_k_from_log_weights(lw_q), psis_k_from_log_weights(lw_local)
     # per point, the estimate whose weights PSIS trusts more (the smaller k̂)
@@ -134,20 +135,15 @@ def check(model, guide, x, *, num_samples=500, warmup_steps=500, num_chains=2, g
 
     ``result["inference_data"]`` holds the two ``arviz.InferenceData`` (``"nuts"``, ``"guide"``).
     """
-    x = as_tensor(x)
+    x = points(x)
     nuts = nuts_posterior(model, x, num_samples=num_samples, warmup_steps=warmup_steps, num_chains=num_chains,
                           seed=seed, progress=progress, jit_compile=jit_compile)
-    saved = get_rng_state()
-    set_seed(seed)
-    try:
-        with frozen_parameters(model, x):
-            q = guide_posterior(guide, x, num_samples=guide_samples, model=model)
-            draws = {n: torch.as_tensor(q.posterior[n].stack(s=("chain", "draw")).transpose("s", ...).values)
-                     for n in q.posterior.data_vars}
-            gap = amortisation_gap(model, guide, x, draws, num_particles=num_particles, steps=local_steps,
-                                   lr=local_lr, progress=progress)
-    finally:
-        set_rng_state(saved)
+    with seeded(seed), frozen_parameters(model, x):
+        q = guide_posterior(guide, x, num_samples=guide_samples, model=model)
+        draws = {n: torch.as_tensor(q.posterior[n].stack(s=("chain", "draw")).transpose("s", ...).values)
+                 for n in q.posterior.data_vars}
+        gap = amortisation_gap(model, guide, x, draws, num_particles=num_particles, steps=local_steps,
+                               lr=local_lr, progress=progress)
     sites = posterior_gaps(nuts, q)
     k = gap["k_hat"]
     divergences = int(nuts.sample_stats["diverging"].sum())

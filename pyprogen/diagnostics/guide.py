@@ -1,46 +1,42 @@
-"""Guide samples as ``arviz.InferenceData``, laid out like :func:`nuts_posterior`'s.
+"""Guide samples as ArviZ ``InferenceData``, laid out like :func:`nuts_posterior`'s.
 
-Draws z_s ~ q(z | x) for every point at once (vectorised particles, ``pyro.infer.Predictive``)
-and stores them with dims (chain, draw, point, latent) via ``az.from_dict``, so ``az.summary``,
-``az.plot_pair`` or ``az.compare`` run on the guide and the NUTS reference side by side. With
-``model`` given, the ``log_likelihood`` group holds log p(x_n | z_s) per point (replaying the model
-on the guide's draws), as ``az.from_pyro`` does for MCMC.
+Draws z_s ~ q(z | x) for every point at once (vectorised particles in chunks, the traces of
+:func:`pyprogen.infer.importance.weighted_traces`) and stores them with dims (chain, draw, point,
+latent) through :mod:`.arviz_adapter`, so ArviZ's summaries and plots run on the guide and the
+NUTS reference side by side. With ``model`` given, the ``log_likelihood`` group holds
+log p(x_n | z_s) per point (replaying the model on the guide's draws), as ``az.from_pyro`` does
+for MCMC.
 """
-import arviz as az
 import torch
 from pyro import poutine
 
 from ..errors import expect
-from ..seeding import get_rng_state, set_rng_state, set_seed
+from ..infer.importance import sample_sites, site_log_prob, weighted_traces
+from ..seeding import seeded
+from .arviz_adapter import from_draws
 from .nuts import site_dims
-from .psis import as_tensor, max_plate_nesting, per_point, sample_sites, vectorized_traces
+from .psis import CHUNK_SIZE, points
 
 
-def _draws(model, guide, x, num_draws, chunk=250):
+def _draws(model, guide, x, num_draws):
     """Guide draws ``{site: (S, *shape)}`` and, with a model, ``{observed site: log p(x_n | z_s) (S, N)}``."""
     with poutine.block(), torch.no_grad():
         shapes = {n: s["value"].shape for n, s in sample_sites(poutine.trace(guide).get_trace(x)).items()}
-    nesting = max_plate_nesting(guide, x)
-    if model is not None:
-        nesting = max(nesting, max_plate_nesting(model, x))
-    draws, loglik = {n: [] for n in shapes}, {}
-    done = 0
-    while done < num_draws:
-        k = min(chunk, num_draws - done)
-        model_tr, guide_tr = vectorized_traces(model or guide, guide, x, num_particles=k, nesting=nesting)
-        for name, shape in shapes.items():
-            draws[name].append(guide_tr.nodes[name]["value"].reshape(k, *shape))
-        if model is not None:
-            for name, site in sample_sites(model_tr, observed=True).items():
-                lp = per_point(site["log_prob"], site, nesting, "data").expand(k, -1)
-                loglik.setdefault(name, []).append(lp)
-        done += k
+        draws, loglik = {n: [] for n in shapes}, {}
+        for chunk in weighted_traces(model or guide, guide, x, num_particles=num_draws, chunk_size=CHUNK_SIZE):
+            k = chunk.log_weights.shape[0]
+            for name, shape in shapes.items():
+                draws[name].append(chunk.guide_trace.nodes[name]["value"].reshape(k, *shape))
+            if model is not None:
+                for name, site in sample_sites(chunk.model_trace, observed=True).items():
+                    lp = site_log_prob(site, "data", chunk.width)
+                    loglik.setdefault(name, []).append(lp.expand(k, x.shape[0]))
     return ({n: torch.cat(v).cpu().numpy() for n, v in draws.items()},
             {n: torch.cat(v).cpu().numpy() for n, v in loglik.items()})
 
 
 def guide_posterior(guide, x, *, num_samples=1000, num_chains=1, model=None, seed=None):
-    """``arviz.InferenceData`` of ``num_chains`` x ``num_samples`` guide draws per point.
+    """``InferenceData`` of ``num_chains`` x ``num_samples`` guide draws per point.
 
     Groups ``posterior`` (dims chain, draw, point, latent) and ``observed_data``; with ``model``,
     also ``log_likelihood`` (and the dims are read from the model, so they match NUTS's exactly).
@@ -48,16 +44,12 @@ def guide_posterior(guide, x, *, num_samples=1000, num_chains=1, model=None, see
     """
     expect(isinstance(num_samples, int) and num_samples >= 1, "num_samples", "a positive integer", num_samples)
     expect(isinstance(num_chains, int) and num_chains >= 1, "num_chains", "a positive integer", num_chains)
-    x = as_tensor(x)
-    saved = None
-    if seed is not None:
-        saved = get_rng_state()
-        set_seed(seed)
-    try:
+    x = points(x)
+    if seed is None:
         draws, loglik = _draws(model, guide, x, num_samples * num_chains)
-    finally:
-        if saved is not None:
-            set_rng_state(saved)
+    else:
+        with seeded(seed):
+            draws, loglik = _draws(model, guide, x, num_samples * num_chains)
     dims = site_dims(model if model is not None else guide, x)
     dims.setdefault("x", ["point"])
 
@@ -65,6 +57,6 @@ def guide_posterior(guide, x, *, num_samples=1000, num_chains=1, model=None, see
         return a.reshape((num_chains, num_samples) + a.shape[1:])
 
     observed = {name: x.cpu().numpy() for name in (loglik or {"x": None})}
-    return az.from_dict(posterior={k: grouped(v) for k, v in draws.items()},
-                        log_likelihood={k: grouped(v) for k, v in loglik.items()} or None,
-                        observed_data=observed, dims=dims, attrs={"sampler": "guide"})
+    return from_draws({k: grouped(v) for k, v in draws.items()},
+                      log_likelihood={k: grouped(v) for k, v in loglik.items()},
+                      observed_data=observed, dims=dims, attrs={"sampler": "guide"})

@@ -6,23 +6,23 @@ p(z | x) ∝ p(z) p_θ(x | z) with the potential U(z) = -log p(z) - log p_θ(x |
 
 Chains run one after another in this process (no multiprocessing), each from its own draw of
 the initial strategy, so the result is a deterministic function of ``seed``. The result is an
-``arviz.InferenceData`` built by ``az.from_pyro`` per chain and joined along ``chain``; its
-``sample_stats`` add tree depth, leapfrog steps, step size, acceptance rate and lp to the
+``arviz.InferenceData`` built by ``az.from_pyro`` per chain and joined along ``chain`` (both through
+:mod:`.arviz_adapter`); its ``sample_stats`` add tree depth, leapfrog steps, step size, acceptance rate and lp to the
 divergences ArviZ reads from Pyro.
 """
 import contextlib
 import warnings
 
-import arviz as az
 import numpy as np
 import torch
 from pyro import poutine
 from pyro.infer.mcmc import MCMC, NUTS
-from pyro.poutine.util import site_is_subsample
 
 from ..errors import expect
-from ..seeding import get_rng_state, set_rng_state, set_seed
-from .psis import as_tensor
+from ..infer.importance import sample_sites
+from ..seeding import seeded
+from .arviz_adapter import concat_chains, from_mcmc
+from .psis import points
 
 
 class _RecordingNUTS(NUTS):
@@ -75,7 +75,7 @@ def site_dims(model, x, plate_name="data"):
     """ArviZ ``dims`` for every sample site: the data plate is ``point``, a latent vector's axis ``latent``."""
     with poutine.block(), torch.no_grad():
         trace = poutine.trace(model).get_trace(x)
-    sites = {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
+    sites = sample_sites(trace)
     latents = [n for n, s in sites.items() if not s["is_observed"]]
     dims = {}
     for name, site in sites.items():
@@ -106,34 +106,26 @@ def nuts_posterior(model, x, *, num_samples=500, warmup_steps=500, num_chains=2,
     for name, value in (("num_samples", num_samples), ("warmup_steps", warmup_steps), ("num_chains", num_chains)):
         expect(isinstance(value, int) and value >= (0 if name == "warmup_steps" else 1), name,
                "a positive integer", value)
-    x = as_tensor(x)
+    x = points(x)
     dims = site_dims(model, x)
-    saved = get_rng_state()
-    set_seed(seed)
     chains = []
-    try:
-        with frozen_parameters(model, x):
-            for _ in range(num_chains):
-                kernel = _RecordingNUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
-                                        jit_compile=jit_compile, ignore_jit_warnings=True)
-                stats = []
+    with seeded(seed), frozen_parameters(model, x):
+        for _ in range(num_chains):
+            kernel = _RecordingNUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
+                                    jit_compile=jit_compile, ignore_jit_warnings=True)
+            stats = []
 
-                def hook(kernel, params, stage, i, stats=stats):
-                    if stage == "Sample":
-                        stats.append(kernel.record)
+            def hook(kernel, params, stage, i, stats=stats):
+                if stage == "Sample":
+                    stats.append(kernel.record)
 
-                mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup_steps, num_chains=1,
-                            hook_fn=hook, disable_progbar=not progress)
-                with warnings.catch_warnings():  # torch.jit.trace's deprecation notice, when jit_compile
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    mcmc.run(x)
-                idata = az.from_pyro(mcmc, log_likelihood=True, dims=dims)
-                for key in stats[0]:
-                    values = np.array([s[key] for s in stats])[None]
-                    idata.sample_stats[key] = (("chain", "draw"), values)
-                chains.append(idata)
-    finally:
-        set_rng_state(saved)
-    idata = chains[0] if num_chains == 1 else az.concat(*chains, dim="chain")
+            mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup_steps, num_chains=1,
+                        hook_fn=hook, disable_progbar=not progress)
+            with warnings.catch_warnings():  # torch.jit.trace's deprecation notice, when jit_compile
+                warnings.simplefilter("ignore", DeprecationWarning)
+                mcmc.run(x)
+            chains.append(from_mcmc(mcmc, dims=dims,
+                                    sample_stats={key: np.array([s[key] for s in stats])[None] for key in stats[0]}))
+    idata = concat_chains(chains)
     idata.posterior.attrs["sampler"] = "NUTS"
     return idata

@@ -1,7 +1,6 @@
-"""``pyprogen diagnose DIR``: the ArviZ check of a trained model on test points, written to disk.
+"""The files of a diagnostics run: netCDF, JSON, a Markdown table and two figures.
 
-Loads the model of a run directory, takes the first ``points`` test points of its data, runs
-:func:`pyprogen.diagnostics.check` and writes to ``out`` (default ``DIR/diagnostics``):
+:func:`write_report` takes the dict of :func:`pyprogen.diagnostics.check` and writes to ``out``:
 
 - ``diagnostics.nc``: the NUTS ``InferenceData`` (posterior, sample_stats, log_likelihood,
   observed_data) plus the groups ``guide_posterior``, ``guide_log_likelihood`` and ``diagnostics``
@@ -9,11 +8,12 @@ Loads the model of a run directory, takes the first ``points`` test points of it
 - ``diagnostics.json`` (the numbers; non-finite values as null) and ``diagnostics.md`` (the table);
 - ``pair.png``: NUTS against guide draws for a few points in their widest latent dimensions;
 - ``k_hat.png``: k̂ per point with the 0.5 and 0.7 thresholds.
+
+Loading a trained run directory and choosing its test points is the runner's job
+(:func:`pyprogen.experiments.diagnose.diagnose_dir`).
 """
 import math
 import os
-import time
-import warnings
 
 import matplotlib
 import matplotlib.ticker
@@ -21,30 +21,12 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
 
-from ..errors import PyprogenError, expect  # noqa: E402
-from ..io import save_figure, save_netcdf, write_json, write_text  # noqa: E402
-from .check import K_GOOD, K_OK, check, format_check  # noqa: E402
+from ..io import save_figure, write_json, write_text  # noqa: E402
+from .arviz_adapter import group_names, point_dataset, save_netcdf, with_groups  # noqa: E402
+from .check import K_GOOD, K_OK, format_check  # noqa: E402
 
-
-def test_points(model, data, points):
-    """The first ``points`` test points: ``data`` (name, array or dataset) or the run's training set."""
-    from ..data import as_tensor, load_dataset
-
-    if data is None:
-        data = (getattr(model, "config", None) or {}).get("data")
-        if data is None:
-            raise PyprogenError("data: the run directory does not name its data set; pass --data NAME|FILE")
-    if isinstance(data, str):
-        data = load_dataset(data, split="test")
-    x = as_tensor(data, "data")  # tensors, arrays, datasets; uint8 images scaled to [0, 1]
-    expect(tuple(x.shape[1:]) == tuple(model.data_shape), "data", f"points of shape {tuple(model.data_shape)}",
-           tuple(x.shape[1:]))
-    x = x[:points]
-    if hasattr(model, "likelihood"):
-        model.likelihood.check(x, "data")
-    return x
+FILES = ("diagnostics.nc", "diagnostics.json", "diagnostics.md", "pair.png", "k_hat.png")
 
 
 def _finite_or_none(obj):
@@ -60,18 +42,12 @@ def _finite_or_none(obj):
 def inference_data(result):
     """One ``InferenceData``: NUTS groups plus the guide's draws and the per-point numbers."""
     nuts, guide = result["inference_data"]["nuts"], result["inference_data"]["guide"]
-    idata = nuts.copy()
-    point = nuts.posterior["point"].values
-    per_point = {k: ("point", np.asarray(result[k], dtype=float)) for k in ("k_hat", "k_hat_local", "log_px",
-                                                                             "elbo", "elbo_local")}
+    per_point = {k: result[k] for k in ("k_hat", "k_hat_local", "log_px", "elbo", "elbo_local")}
     groups = {"guide_posterior": guide.posterior,
-              "diagnostics": xr.Dataset(per_point, coords={"point": point})}
-    if "log_likelihood" in guide.groups():
+              "diagnostics": point_dataset(per_point, nuts.posterior["point"].values)}
+    if "log_likelihood" in group_names(guide):
         groups["guide_log_likelihood"] = guide.log_likelihood
-    with warnings.catch_warnings():  # ArviZ warns that these group names are not in its schema
-        warnings.simplefilter("ignore", UserWarning)
-        idata.add_groups(groups)
-    return idata
+    return with_groups(nuts, groups)
 
 
 def _flat(posterior, var, point):
@@ -128,28 +104,12 @@ def khat_figure(result):
     return fig
 
 
-def diagnose_dir(run_dir, *, data=None, points=100, out=None, num_samples=500, warmup_steps=500, num_chains=2,
-                 num_particles=1000, local_steps=500, seed=0, progress=True, jit_compile=True):
-    """Run :func:`check` on a trained run directory; write the files above and return the result dict."""
-    from ..train import load
-
-    expect(isinstance(points, int) and points >= 1, "points", "a positive integer", points)
-    start = time.perf_counter()
-    model = load(run_dir)
-    if not getattr(model, "latent_dim", 0):
-        raise PyprogenError(f"run directory {run_dir!r}: the model has no latent variables to diagnose")
-    x = test_points(model, data, points)
-    result = check(model.model, model.guide, x, num_samples=num_samples, warmup_steps=warmup_steps,
-                   num_chains=num_chains, num_particles=num_particles, local_steps=local_steps, seed=seed,
-                   progress=progress, jit_compile=jit_compile)
-    result["seconds"] = time.perf_counter() - start
-    out = os.path.join(run_dir, "diagnostics") if out is None else out
-    files = {name: os.path.join(out, name) for name in ("diagnostics.nc", "diagnostics.json", "diagnostics.md",
-                                                        "pair.png", "k_hat.png")}
+def write_report(result, out):
+    """Write the five files above for a :func:`pyprogen.diagnostics.check` result; ``{name: path}``."""
+    files = {name: os.path.join(out, name) for name in FILES}
     save_netcdf(inference_data(result), files["diagnostics.nc"])
     write_json(files["diagnostics.json"], _finite_or_none({k: v for k, v in result.items() if k != "inference_data"}))
     write_text(files["diagnostics.md"], format_check(result) + "\n")
     save_figure(pair_figure(result), files["pair.png"])
     save_figure(khat_figure(result), files["k_hat.png"])
-    result["files"] = files
-    return result
+    return files

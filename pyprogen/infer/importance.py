@@ -17,15 +17,26 @@ scales do not, since they would distort the weights inside the logsumexp).
 A site outside the data plate (a global latent) has no per-point share of the bound; it is accepted
 only if its contribution ``log p − log q`` is identically zero, else :class:`PyprogenError`.
 """
+import math
+from typing import NamedTuple
+
 import pyro
 import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
-from pyro.poutine.util import prune_subsample_sites
+from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
 from ..errors import PyprogenError
 
 PARTICLES = "_pyprogen_particles"
+
+
+def sample_sites(trace, observed=None):
+    """``{name: site}`` of a trace's sample sites (no plate subsample sites), optionally only the
+    observed (``True``) or latent (``False``) ones."""
+    return {name: site for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site_is_subsample(site)
+            and (observed is None or site["is_observed"] == observed)}
 
 
 def guess_max_plate_nesting(model, guide, args, kwargs):
@@ -86,8 +97,16 @@ def _per_point(log_prob, frame, width):
     return log_prob.sum(summed) if summed else log_prob
 
 
+def site_log_prob(site, plate_name="data", width=None):
+    """One sample site's unscaled (masked) log-density per data point: ``(k, N)`` with a particle plate of
+    width ``width``, ``(1, N)`` without (``N`` is 1 where the site does not vary over the plate)."""
+    log_prob = scale_and_mask(site["unscaled_log_prob"], mask=site["mask"])
+    out = _per_point(log_prob, _data_frame(site, plate_name), width)
+    return out.reshape(1, -1) if width is None else out
+
+
 def point_log_weights(model_trace, guide_trace, plate_name="data", width=None):
-    """``log p(x, z) − log q(z)`` per data point from a pair of traces: ``(K, N)`` (particles) or ``(N,)``.
+    """``log p(x, z) − log q(z)`` per data point from a pair of traces: ``(K, N)`` (particles) or ``(1, N)``.
 
     :param width: ``max_plate_nesting + 1`` when the traces carry a particle plate at dim ``-width``.
     """
@@ -96,10 +115,8 @@ def point_log_weights(model_trace, guide_trace, plate_name="data", width=None):
         for name, site in trace.nodes.items():
             if site["type"] != "sample" or (sign < 0 and site["is_observed"]):
                 continue
-            frame = _data_frame(site, plate_name)
-            log_prob = scale_and_mask(site["unscaled_log_prob"], mask=site["mask"])  # weights of a density
-            term = sign * _per_point(log_prob, frame, width)
-            if frame is None:
+            term = sign * site_log_prob(site, plate_name, width)
+            if _data_frame(site, plate_name) is None:
                 outside[name] = outside.get(name, 0.0) + term
             else:
                 inside = inside + term
@@ -121,38 +138,99 @@ def _vectorised(fn, num_particles, dim):
     return wrapped
 
 
-def log_weights(model, guide, *args, num_particles, plate_name="data", max_plate_nesting=None,
+def positive_int(value, argument):
+    """``value`` if it is a positive ``int`` (not a bool), else a one-line :class:`PyprogenError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PyprogenError(f"{argument}: expected a positive integer, got {value!r}")
+    return value
+
+
+class WeightedChunk(NamedTuple):
+    """One chunk of particles: ``log_weights`` ``(k, N)`` (``(k, 1)`` if no site varies over the plate),
+    the model and guide traces it came from, and ``width`` (``max_plate_nesting + 1`` when the traces
+    carry the particle plate at dim ``-width``; ``None`` for a single un-vectorised particle)."""
+
+    log_weights: torch.Tensor
+    model_trace: object
+    guide_trace: object
+    width: object
+
+
+def weighted_traces(model, guide, *args, num_particles, chunk_size=None, plate_name="data", max_plate_nesting=None,
+                    require_rsample=False, **kwargs):
+    """Draw ``num_particles`` particles ``z_kn ~ q(z | x_n)`` in chunks and yield a :class:`WeightedChunk` each.
+
+    Chunks hold ``chunk_size`` particles (all of them when ``None``), vectorised in an outer plate; the
+    chunks' ``log_weights`` stacked along dim 0 are eq. 8's ``log w_kn``. If a model does not broadcast
+    over the particle plate, the first chunk says so and every particle is then drawn on its own (one
+    chunk each, same estimator, slower). ``*args, **kwargs`` go to both model and guide.
+    """
+    positive_int(num_particles, "num_particles")
+    chunk_size = num_particles if chunk_size is None else min(positive_int(chunk_size, "chunk_size"), num_particles)
+    if max_plate_nesting is None:
+        max_plate_nesting = guess_max_plate_nesting(model, guide, args, kwargs)
+    width = max_plate_nesting + 1
+    vectorised, done = True, 0
+    while done < num_particles:
+        k = min(chunk_size, num_particles - done)
+        chunk = None
+        if vectorised:
+            try:
+                model_trace, guide_trace = traces(_vectorised(model, k, -width), _vectorised(guide, k, -width),
+                                                  args, kwargs)
+                if require_rsample:
+                    check_reparameterised(guide_trace, "IWAE")
+                lw = point_log_weights(model_trace, guide_trace, plate_name, width)
+                if lw.shape[0] != k:
+                    raise ValueError("particle dim lost")
+                chunk = WeightedChunk(lw, model_trace, guide_trace, width)
+            except PyprogenError:
+                raise
+            except (RuntimeError, ValueError, IndexError):  # the model does not broadcast
+                if done:
+                    raise
+                vectorised = False
+        if chunk is not None:
+            yield chunk
+            done += k
+            continue
+        model_trace, guide_trace = traces(model, guide, args, kwargs)
+        if require_rsample:
+            check_reparameterised(guide_trace, "IWAE")
+        yield WeightedChunk(point_log_weights(model_trace, guide_trace, plate_name), model_trace, guide_trace, None)
+        done += 1
+
+
+def log_weights(model, guide, *args, num_particles, chunk_size=None, plate_name="data", max_plate_nesting=None,
                 require_rsample=False, **kwargs):
     """Importance log-weights ``log p(x_n, z_kn) − log q(z_kn | x_n)``, shape ``(num_particles, N)``.
 
     Differentiable (reparameterised guides give the IWAE gradient by autograd; ``require_rsample=True``
-    refuses other guides); wrap in ``torch.no_grad()`` for evaluation. ``*args, **kwargs`` go to both
-    model and guide.
+    refuses other guides); wrap in ``torch.no_grad()`` for evaluation. ``chunk_size`` bounds how many
+    particles are vectorised at once (memory ``chunk_size × N``; the result is the same estimator).
+    ``*args, **kwargs`` go to both model and guide.
     """
-    if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
-        raise PyprogenError(f"num_particles: expected a positive integer, got {num_particles!r}")
-    if max_plate_nesting is None:
-        max_plate_nesting = guess_max_plate_nesting(model, guide, args, kwargs)
-    width = max_plate_nesting + 1
-    try:
-        model_trace, guide_trace = traces(_vectorised(model, num_particles, -width),
-                                          _vectorised(guide, num_particles, -width), args, kwargs)
-        if require_rsample:
-            check_reparameterised(guide_trace, "IWAE")
-        lw = point_log_weights(model_trace, guide_trace, plate_name, width)
-        if lw.shape[0] != num_particles:
-            raise ValueError("particle dim lost")
-        return lw
-    except PyprogenError:
-        raise
-    except (RuntimeError, ValueError, IndexError):  # the model does not broadcast: one particle at a time
-        rows = []
-        for _ in range(num_particles):
-            model_trace, guide_trace = traces(model, guide, args, kwargs)
-            if require_rsample:
-                check_reparameterised(guide_trace, "IWAE")
-            rows.append(point_log_weights(model_trace, guide_trace, plate_name))
-        return torch.stack(torch.broadcast_tensors(*rows))
+    chunks = [c.log_weights for c in weighted_traces(
+        model, guide, *args, num_particles=num_particles, chunk_size=chunk_size, plate_name=plate_name,
+        max_plate_nesting=max_plate_nesting, require_rsample=require_rsample, **kwargs)]
+    n = max(c.shape[-1] for c in chunks)
+    return torch.cat([c.expand(c.shape[0], n) for c in chunks])
+
+
+def log_mean_weight(model, guide, *args, num_particles, chunk_size=None, plate_name="data", max_plate_nesting=None,
+                    **kwargs):
+    """``log (1/K) Σ_k w_kn`` per data point, shape ``(N,)``: Burda et al. (2016) eq. 8's L_K per point.
+
+    Streams over chunks of ``chunk_size`` particles with a running logsumexp
+    (``logaddexp(running, logsumexp_k log w_kn)``), so memory stays at one chunk whatever ``num_particles``.
+    Equal to ``logsumexp(log_weights(...), 0) − log K`` up to float rounding.
+    """
+    total = None
+    for chunk in weighted_traces(model, guide, *args, num_particles=num_particles, chunk_size=chunk_size,
+                                 plate_name=plate_name, max_plate_nesting=max_plate_nesting, **kwargs):
+        part = torch.logsumexp(chunk.log_weights, 0)
+        total = part if total is None else torch.logaddexp(total, part)
+    return total - math.log(num_particles)
 
 
 def check_reparameterised(guide_trace, estimator):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import PyprogenError
+from ..seeding import seeded
 
 EMPTY_BIN = 1e-10
 
@@ -48,8 +49,7 @@ def _is_dist(x):
 def quantile_range(dist, *, lower=0.0005, upper=0.9995, widen=0.1, draws=1_000_000, seed=0):
     """(lo, hi): the ``lower``–``upper`` quantile range of ``dist`` from ``draws`` seeded draws,
     widened by ``widen`` of its width on each side (the study's fixed histogram range)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         x = dist.sample((draws,)).to(torch.float64)
     x = x[torch.isfinite(x)]
     lo, hi = (float(q) for q in np.quantile(x.numpy(), [lower, upper]))

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..errors import PyprogenError, expect
 from ..io import load_torch, save_torch
+from ..seeding import seeded
 
 FEATURES = 128
 VERSION = 1  # bump when the architecture or training recipe changes (invalidates caches)
@@ -174,8 +175,7 @@ def feature_classifier(x, y, *, num_classes=None, x_test=None, y_test=None, epoc
             return net, {"path": path, "cached": True, "test_accuracy": state.get("test_accuracy")}
         except (PyprogenError, KeyError, RuntimeError):
             pass  # unreadable or stale cache entry: train again and overwrite it
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = FeatureClassifier(x.shape[1:], num_classes)
         _train(net, x, y, epochs=epochs, seed=seed, progress=progress)
     accuracy = None

@@ -12,6 +12,7 @@ Built from S ordinary ``nn.Sequential`` MLPs (:meth:`BatchedMLP.from_modules`) o
 import torch
 from torch import nn
 
+from ..seeding import seeded
 from .mlp import mlp
 
 
@@ -70,9 +71,8 @@ class BatchedMLP(nn.Module):
     def from_seeds(cls, sizes, seeds, activation=nn.Tanh, last_activation=None):
         """Network ``i`` = ``mlp(sizes, activation)`` built right after ``torch.manual_seed(seeds[i])``."""
         modules = []
-        with torch.random.fork_rng(devices=[]):
-            for seed in seeds:
-                torch.manual_seed(int(seed))
+        for seed in seeds:
+            with seeded(int(seed)):
                 modules.append(mlp(sizes, activation, last_activation))
         return cls.from_modules(modules)
 

@@ -43,3 +43,17 @@ def test_unknown_name_and_split():
         load_dataset("imagenet")
     with pytest.raises(PyprogenError, match="split"):
         load_dataset("mnist", split="dev")
+
+
+def test_as_tensor_column_and_device_options():
+    # float64 and int arrays become float32; a 1-D array is N one-dimensional points unless column=False
+    x = as_tensor(np.array([1.5, -2.0, 3.0]))
+    assert x.dtype == torch.float32 and x.shape == (3, 1)
+    flat = as_tensor(np.array([1, 2, 3], dtype=np.int64), "x", column=False)
+    assert flat.shape == (3,) and torch.equal(flat, torch.tensor([1.0, 2.0, 3.0]))
+    t = torch.arange(6.0, dtype=torch.float64).reshape(3, 2)
+    kept = as_tensor(t, "x", device=None)
+    assert kept.dtype == torch.float32 and kept.device == t.device and torch.equal(kept, t.float())
+    with pytest.raises(PyprogenError, match="^x: ") as info:
+        as_tensor(torch.tensor([[float("nan")]]), "x", device=None)
+    assert "\n" not in str(info.value)

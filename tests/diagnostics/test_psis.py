@@ -5,7 +5,7 @@ import pyro.distributions as dist
 import torch
 
 from pyprogen.diagnostics import psis_k, psis_k_from_log_weights
-from pyprogen.diagnostics.psis import trace_log_weights
+from pyprogen.infer.importance import log_weights
 
 A = torch.tensor([[1.0, 0.5], [0.0, 1.0], [2.0, -1.0]])
 B = torch.tensor([0.1, -0.2, 0.3])
@@ -34,7 +34,7 @@ def log_evidence(x):
 
 def test_exact_guide_weights_equal_evidence():
     pyro.set_rng_seed(0)
-    lw = trace_log_weights(model, gaussian_guide(1.0), X, num_particles=300, chunk=128)
+    lw = log_weights(model, gaussian_guide(1.0), X, num_particles=300, chunk_size=128)
     assert lw.shape == (300, 4)
     # with q = p(z|x), log p(x,z) - log q(z|x) = log p(x) for every particle (float32 rounding)
     assert torch.allclose(lw, log_evidence(X).expand(300, -1), atol=1e-4)

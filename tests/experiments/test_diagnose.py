@@ -1,13 +1,15 @@
 """diagnose_dir on a tiny VAE trained for one epoch with pyprogen.train.fit."""
 import math
+import subprocess
+import sys
 
-import arviz as az
 import numpy as np
 import pytest
 import torch
 
-from pyprogen.diagnostics import diagnose_dir
+from pyprogen.diagnostics.arviz_adapter import group_names, load_netcdf, summary
 from pyprogen.errors import PyprogenError
+from pyprogen.experiments.diagnose import diagnose_dir
 from pyprogen.io import read_json
 from pyprogen.models import build
 from pyprogen.train import fit
@@ -45,13 +47,13 @@ def log_px_by_quadrature(model, x, half_width=7.0, n=301):
 def test_files_and_netcdf(result, run_dir):
     files = result["files"]
     assert set(files) == {"diagnostics.nc", "diagnostics.json", "diagnostics.md", "pair.png", "k_hat.png"}
-    idata = az.from_netcdf(files["diagnostics.nc"])
+    idata = load_netcdf(files["diagnostics.nc"])
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data", "guide_posterior",
-            "diagnostics"} <= set(idata.groups())
+            "diagnostics"} <= set(group_names(idata))
     assert dict(idata.posterior["z"].sizes) == {"chain": 2, "draw": 60, "point": 3, "latent": 2}
     np.testing.assert_allclose(idata.diagnostics["k_hat"].values, result["k_hat"])
     np.testing.assert_allclose(idata.observed_data["x"].values, run_dir[1].numpy())
-    assert len(az.summary(idata)) == 3 * 2
+    assert len(summary(idata)) == 3 * 2
     saved = read_json(files["diagnostics.json"])
     assert saved["amortisation_gap_nats"] == pytest.approx(result["amortisation_gap_nats"])
     for name in ("pair.png", "k_hat.png"):
@@ -74,3 +76,11 @@ def test_log_px_against_quadrature(result, run_dir):
 def test_needs_data_name(run_dir):
     with pytest.raises(PyprogenError, match="data"):
         diagnose_dir(run_dir[0], points=3, progress=False)
+
+
+def test_diagnostics_do_not_import_train():
+    """The run-directory runner lives in experiments; importing the diagnostics loads no pyprogen.train."""
+    code = ("import sys, pyprogen.diagnostics, pyprogen.diagnostics.report; "
+            "print(sorted(m for m in sys.modules if m.startswith('pyprogen.train')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
