@@ -1,4 +1,4 @@
-"""Command line: ``pyprogen train|evaluate|sample|compare|stability|diagnose`` (also ``python -m pyprogen``).
+"""Command line: ``pyprogen train|evaluate|sample|compare|stability|diagnose|list`` (also ``python -m pyprogen``).
 
 Only argument parsing and printing live here. Every :class:`~pyprogen.errors.PyprogenError`
 becomes exit status 2 with one line on stderr; so does every argparse error.
@@ -18,7 +18,8 @@ class Parser(argparse.ArgumentParser):
 def number(kind, low, high=None, *, low_open=False, what=None):
     """An argparse type: ``kind`` (int or float) in [low, high] (``(low, ...`` with ``low_open``), finite.
 
-    Upper bounds cap sizes that allocate memory or processes (found by fuzzing the flags).
+    Upper bounds cap sizes that allocate memory or processes (found by fuzzing the flags). The
+    parser carries ``kind`` and ``what`` so a config file's values are checked by the same rule.
     """
     left = "(" if low_open else "["
     right = f"{high}]" if high is not None else "inf)"
@@ -34,6 +35,7 @@ def number(kind, low, high=None, *, low_open=False, what=None):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
+    parse.kind, parse.what = kind, what
     return parse
 
 
@@ -54,79 +56,195 @@ def comma_list(text):
     return items
 
 
-def build_parser():
-    parser = Parser(prog="pyprogen", description="Deep generative models side by side in Pyro.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+class Accumulate(argparse.Action):
+    """Repeated list flags add up: ``--target A --target B`` is ``--target A B``, and for a comma
+    list ``--models a,b --models c`` is ``--models a,b,c`` (argparse's plain ``store`` keeps the last)."""
 
-    p = sub.add_parser("train", help="train one model")
-    p.add_argument("model")
-    p.add_argument("--data", required=True)
-    p.add_argument("--data-dir", default=None, help="directory holding full data sets (or $PYPROGEN_DATA)")
-    p.add_argument("--loss", default=None)
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--grad-clip", type=positive_float, default=None, help="clip the global gradient norm")
-    p.add_argument("--latent-dim", type=int_in(1, 4096), default=None)
-    p.add_argument("--beta", type=non_negative_float, default=None)
-    p.add_argument("--likelihood", choices=["bernoulli", "gaussian", "categorical"], default=None)
-    p.add_argument("--net", choices=["mlp", "conv"], default=None)
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--out", default="runs/latest")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--nproc", type=int_in(1, 1024), default=1,
-                   help="data-parallel processes on this machine (re-launches through torchrun)")
-    p.add_argument("--num-particles", type=int_in(1, 100_000), default=1000, help="for the final test NLL")
-    p.add_argument("--no-progress", action="store_true")
+    accumulates = True
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        items = [] if current is None or current is self.default else list(current)
+        for value in values if isinstance(values, list) else [values]:
+            items.extend(value if isinstance(value, list) else [value])
+        setattr(namespace, self.dest, items)
+
+
+def _names(registry):
+    return ", ".join(sorted(registry))
+
+
+def _help(text, default=None, choices=None):
+    """One line of help: what it is, its choices, its default."""
+    parts = [text]
+    if choices is not None:
+        parts.append(f"one of {', '.join(map(str, choices))}")
+    if default is not None:
+        parts.append(f"default: {default}")
+    return "; ".join(parts)
+
+
+def _registries():
+    """The registries the help and ``pyprogen list`` read (imported here, at parser-build time)."""
+    from .data import DATASETS
+    from .data import cifar10, image_folder  # noqa: F401  (their loaders register themselves)
+    from .infer import ADVERSARIAL_LOSSES, ESTIMATORS
+    from .models import LIKELIHOODS, MODELS
+
+    return {"models": MODELS, "estimators": ESTIMATORS, "adversarial losses": ADVERSARIAL_LOSSES,
+            "data sets": DATASETS, "likelihoods": LIKELIHOODS}
+
+
+def build_parser(explicit_only=False):
+    """The ``pyprogen`` parser. ``explicit_only``: every default is ``argparse.SUPPRESS``, so parsing
+    gives only the arguments written on the command line (what a config file must not override)."""
+    reg = _registries()
+    parser = Parser(prog="pyprogen", description="Deep generative models side by side in Pyro.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="command",
+                                help="train, evaluate, sample, compare, stability, diagnose or list")
+
+    def adder(p):
+        def add(*names, default=None, shown=None, help, **kw):
+            """``shown``: the default as the help states it (where ``default`` is None but means something)."""
+            text = _help(help, shown if shown is not None else default, kw.get("choices"))
+            if kw.get("action") == "store_true":
+                default = False
+            return p.add_argument(*names, default=argparse.SUPPRESS if explicit_only else default, help=text, **kw)
+
+        return add
+
+    data_help = (f"data set: a name ({_names(reg['data sets'])}), a 1-D target like 'Normal(4, 1.25)', "
+                 "a .npy/.npz file, or a folder of PNG/JPEG images")
+    data_dir_help = "directory holding full data sets (MNIST/Fashion-MNIST idx .gz, CIFAR-10 .bin, ...)"
+    dirs_default = "$PYPROGEN_DATA, else the shipped copies"
+
+    p = sub.add_parser("train", help="train one model",
+                       description="Train one model; writes checkpoint.pt, metrics.json, config.toml and figures to --out.")
+    add = adder(p)
+    add("model", nargs="?", help=f"the model to train: one of {_names(reg['models'])} (required, here or in --config)")
+    add("--config", metavar="FILE.toml",
+        help="read the flags from a TOML file (keys: the flag names with dashes, e.g. latent-dim = 16; "
+             "a run's own config.toml works); flags on the command line win", shown="none")
+    add("--data", help=data_help + " (required, here or in --config)")
+    add("--data-dir", metavar="DIR", help=data_dir_help, shown=dirs_default)
+    add("--image-size", type=number(int, 32, 64, what="32 or 64"), choices=(32, 64),
+        help="side of the square a folder of images (--data DIR) is resized and centre-cropped to", shown=32)
+    add("--loss", help=f"estimator ({_names(reg['estimators'])}) or adversarial loss "
+                       f"({_names(reg['adversarial losses'])})", shown="the model's own")
+    add("--epochs", type=positive_int, default=10, help="passes over the training data")
+    add("--batch-size", type=positive_int, default=128, help="minibatch size (the global batch with --nproc)")
+    add("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    add("--grad-clip", type=positive_float, help="clip the global gradient norm to this value", shown="no clipping")
+    add("--latent-dim", type=int_in(1, 4096), help="size of the latent code z", shown="the model's own")
+    add("--beta", type=non_negative_float, help="KL weight of beta-vae / beta-tcvae", shown="the model's own")
+    add("--likelihood", choices=sorted(reg["likelihoods"]), help="observation model p(x | z)",
+        shown="bernoulli for 0/1 data, else gaussian")
+    add("--net", choices=["mlp", "conv"], help="encoder/decoder architecture", shown="the model's own")
+    add("--seed", type=seed_int, default=0, help="seed of every random number generator")
+    add("--out", metavar="DIR", default="runs/latest", help="run directory")
+    add("--resume", action="store_true",
+        help="continue the run in --out from its last checkpoint; refused when the model, the data or a flag "
+             "that shapes the run differs from its config.toml", shown="off")
+    add("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+    add("--nproc", type=int_in(1, 1024), default=1,
+        help="data-parallel processes on this machine (re-launches through torchrun)")
+    add("--num-particles", type=int_in(1, 100_000), default=1000,
+        help="importance samples per test point for the final test NLL")
+    add("--no-progress", action="store_true", help="no progress bar", shown="off")
 
     p = sub.add_parser("evaluate", help="evaluate a trained run directory")
-    p.add_argument("dir")
-    p.add_argument("--data", default=None)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--num-particles", type=int_in(1, 100_000), default=1000)
-    p.add_argument("--json", action="store_true")
+    add = adder(p)
+    add("dir", help="run directory written by pyprogen train")
+    add("--data", help=data_help, shown="the run's own")
+    add("--data-dir", metavar="DIR", help=data_dir_help, shown=dirs_default)
+    add("--num-particles", type=int_in(1, 100_000), default=1000, help="importance samples per test point")
+    add("--json", action="store_true", help="print JSON instead of a table", shown="off")
 
     p = sub.add_parser("sample", help="draw samples from a trained model")
-    p.add_argument("dir")
-    p.add_argument("-n", type=int_in(1, 1_000_000), default=64)
-    p.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy")
-    p.add_argument("--seed", type=seed_int, default=0)
+    add = adder(p)
+    add("dir", help="run directory written by pyprogen train")
+    add("-n", type=int_in(1, 1_000_000), default=64, help="number of samples")
+    add("--out", required=True, help="FILE.png (a grid) or FILE.npy (the array); required")
+    add("--seed", type=seed_int, default=0, help="seed of the sampler")
 
     p = sub.add_parser("compare", help="train several models on one data set, one table")
-    p.add_argument("--data", default=None)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--models", type=comma_list, default=None)
-    p.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument("--out", default="runs/compare")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    add = adder(p)
+    add("--data", help=data_help, shown="the shipped MNIST subset")
+    add("--data-dir", metavar="DIR", help=data_dir_help, shown=dirs_default)
+    add("--models", type=comma_list, action=Accumulate, metavar="a,b,...",
+        help=f"comma-separated models, repeatable (--models a,b --models c): {_names(reg['models'])}",
+        shown="vae,beta-vae,beta-tcvae,wae-mmd,wae-gan,gan-dp,ns-gan,pixelcnn")
+    add("--epochs", type=positive_int, help="epochs per model", shown="the preset's")
+    add("--out", metavar="DIR", default="runs/compare", help="where compare.json and the figures go")
+    add("--seed", type=seed_int, default=0, help="seed of every random number generator")
+    add("--no-progress", action="store_true", help="no progress bars", shown="off")
 
     p = sub.add_parser("stability", help="the 1-D GAN stability study")
-    p.add_argument("--target", nargs="+", default=None)
-    p.add_argument("--methods", type=comma_list, default=None)
-    p.add_argument("--lr", type=positive_float, nargs="+", default=None)
-    p.add_argument("--seeds", type=positive_int, default=None)
-    p.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument("--out", default="runs/stability")
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    add = adder(p)
+    add("--target", nargs="+", action=Accumulate, metavar="T",
+        help="1-D targets like 'Normal(4, 1.25)' or 'Mixture(T1, T2)', repeatable (--target A --target B)",
+        shown="'Normal(4, 1.25)' 'Beta(2, 5)'")
+    add("--methods", type=comma_list, action=Accumulate, metavar="a,b,...",
+        help=f"comma-separated adversarial losses, repeatable: {_names(reg['adversarial losses'])}",
+        shown="gan,wgan-gp,gan-dp")
+    add("--lr", type=positive_float, nargs="+", action=Accumulate, metavar="LR",
+        help="learning rates to sweep, repeatable (--lr 1e-4 --lr 1e-3)", shown="1e-05 0.0001 0.001")
+    add("--seeds", type=positive_int, help="seeds per cell", shown=5)
+    add("--epochs", type=positive_int, help="epochs of 100 generator updates", shown=30)
+    add("--out", metavar="DIR", default="runs/stability", help="where stability.json and the figures go")
+    add("--quick", action="store_true", help="a seconds-long smoke run", shown="off")
+    add("--no-progress", action="store_true", help="no progress bar", shown="off")
 
     p = sub.add_parser("diagnose", help="ArviZ diagnostics of a trained VAE-family model")
-    p.add_argument("dir")
-    p.add_argument("--data", default=None)
-    p.add_argument("--points", type=int_in(1, 100_000), default=100)
-    p.add_argument("--out", default=None)
-    p.add_argument("--no-progress", action="store_true")
+    add = adder(p)
+    add("dir", help="run directory written by pyprogen train")
+    add("--data", help=data_help, shown="the run's own")
+    add("--points", type=int_in(1, 100_000), default=100, help="test points to diagnose")
+    add("--out", metavar="DIR", help="where the .nc file and the table go", shown="the run directory")
+    add("--no-progress", action="store_true", help="no progress bars", shown="off")
+
+    sub.add_parser("list", help="list the registered models, estimators, adversarial losses, data sets, likelihoods",
+                   description="Every registry entry, one line each: name and description.")
     return parser
 
 
 # -- commands --------------------------------------------------------------------------------
+def train_arguments(args):
+    """``train``'s arguments with ``--config FILE.toml`` merged in: command line > file > defaults.
+
+    The file is checked key by key by the flags' own parsers before anything runs (one line naming
+    the key on an unknown key, a wrong type or an out-of-range value).
+    """
+    from .config import check_config, read_toml
+    from .experiments.runs import FINGERPRINT_KEYS
+    from .models import MODELS
+
+    values = vars(args).copy()
+    if args.config is not None:
+        train_parser = _subparser(build_parser(), "train")
+        table = check_config(read_toml(args.config), train_parser, args.config, extra=FINGERPRINT_KEYS)
+        table = {k: v for k, v in table.items() if k not in FINGERPRINT_KEYS}  # recorded facts, checked on --resume
+        explicit = vars(build_parser(explicit_only=True).parse_args(args.argv))
+        values.update(table)
+        values.update({k: v for k, v in explicit.items() if k != "config"})
+    for dest, flag in (("model", "model"), ("data", "--data")):
+        if values.get(dest) is None:
+            raise PyprogenError(f"pyprogen train: the following arguments are required: {flag} "
+                                f"(or {flag.lstrip('-')} = ... in --config FILE.toml)")
+    MODELS.lookup(values["model"])  # before any directory is made
+    return argparse.Namespace(**values)
+
+
+def _subparser(parser, name):
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+
+
 def cmd_train(args):
     from .experiments.runs import resolve_device, train_run
     from .train.distributed import is_main_process
     from .train.launch import relaunch, under_torchrun
 
+    args = train_arguments(args)
     if args.nproc > 1 and not under_torchrun():
         resolve_device(args.device)  # fail here, not in every worker
         if args.batch_size % args.nproc:
@@ -137,11 +255,19 @@ def cmd_train(args):
                        batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, beta=args.beta,
                        likelihood=args.likelihood, net=args.net, seed=args.seed, out=args.out,
                        resume=args.resume, device=args.device, num_particles=args.num_particles,
-                       progress=not args.no_progress, grad_clip=args.grad_clip)
+                       progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size)
     if not is_main_process():
         return None
     print(format_result(result))
-    print(f"wrote {args.out}/checkpoint.pt, metrics.json, samples.png, loss.png")
+    print(f"wrote {args.out}/checkpoint.pt, metrics.json, config.toml, samples.png, loss.png")
+
+
+def cmd_list(args):
+    for title, registry in _registries().items():
+        print(f"{title}:")
+        width = max(map(len, registry), default=0)
+        for name in sorted(registry):
+            print(f"  {name:<{width}}  {registry.describe(name)}".rstrip())
 
 
 def cmd_evaluate(args):
@@ -186,7 +312,7 @@ def cmd_diagnose(args):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "compare": cmd_compare,
-            "stability": cmd_stability, "diagnose": cmd_diagnose}
+            "stability": cmd_stability, "diagnose": cmd_diagnose, "list": cmd_list}
 
 
 def format_result(result):
@@ -196,8 +322,9 @@ def format_result(result):
 
 def main(argv=None):
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
-        args.argv = list(sys.argv[1:] if argv is None else argv)  # for `train --nproc N` to re-launch
+        args.argv = argv  # for `train --nproc N` to re-launch, and `--config` to tell given flags from defaults
         status = COMMANDS[args.command](args)
     except PyprogenError as exc:  # first line only: Pyro appends trace shapes to errors raised in a model
         print(f"pyprogen: error: {(str(exc).splitlines() or [''])[0]}", file=sys.stderr)

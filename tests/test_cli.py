@@ -1,4 +1,6 @@
-"""Every CLI command end to end in a temp dir (stability, compare and diagnose have their own tests)."""
+"""Every CLI command end to end in a temp dir (stability, compare and diagnose have their own tests);
+the help text, ``pyprogen list`` and repeated list flags."""
+import argparse
 import json
 import os
 import subprocess
@@ -7,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from pyprogen import cli
 from pyprogen.cli import main
 
 
@@ -72,3 +75,104 @@ def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "pyprogen", "train", "vae", "--data", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+# -- help, list, repeated flags --------------------------------------------------------------------
+def subparsers():
+    return next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_every_argument_of_every_subcommand_has_help():
+    seen = 0
+    for name, parser in subparsers().items():
+        for action in parser._actions:
+            assert action.help and action.help.strip(), (name, action.dest)
+            if action.dest != "help" and (action.default not in (None, False) or action.choices):
+                # a default or choices it has is stated in its one line (as argparse would print it)
+                assert "default:" in action.help or action.choices, (name, action.dest)
+            if action.choices:
+                assert "one of " + ", ".join(map(str, action.choices)) in action.help, (name, action.dest)
+            seen += 1
+    assert seen >= 40 and set(subparsers()) == {"train", "evaluate", "sample", "compare", "stability", "diagnose",
+                                                "list"}
+
+
+def test_defaults_stated_in_help_match_the_parser():
+    train = subparsers()["train"]
+    for action in train._actions:
+        if action.default not in (None, False, argparse.SUPPRESS) and action.dest != "help":
+            assert f"default: {action.default}" in action.help, action.dest
+    stability = {a.dest: a.help for a in subparsers()["stability"]._actions}
+    from pyprogen.experiments.stability import DEFAULT_LRS, DEFAULT_METHODS, DEFAULT_TARGETS, FULL
+
+    assert all(f"'{t}'" in stability["target"] for t in DEFAULT_TARGETS)
+    assert f"default: {','.join(DEFAULT_METHODS)}" in stability["methods"]
+    assert f"default: {' '.join(map(str, DEFAULT_LRS))}" in stability["lr"]
+    assert f"default: {FULL['seeds']}" in stability["seeds"] and f"default: {FULL['epochs']}" in stability["epochs"]
+    from pyprogen.experiments.compare import DEFAULT_MODELS
+
+    compare = {a.dest: a.help for a in subparsers()["compare"]._actions}
+    assert f"default: {','.join(DEFAULT_MODELS)}" in compare["models"]
+
+
+def test_help_names_the_registry_entries_and_picks_up_new_ones(monkeypatch):
+    from pyprogen.data import DATASETS
+    from pyprogen.infer import ADVERSARIAL_LOSSES, ESTIMATORS
+    from pyprogen.models import LIKELIHOODS, MODELS
+
+    for registry in (MODELS, DATASETS, ESTIMATORS, ADVERSARIAL_LOSSES, LIKELIHOODS):
+        monkeypatch.setitem(registry._entries, "zz-new-entry", lambda *a, **k: None)
+    train = {a.dest: a for a in subparsers()["train"]._actions}
+    assert all(name in train["model"].help for name in MODELS) and "zz-new-entry" in train["model"].help
+    assert all(name in train["data"].help for name in DATASETS) and "cifar10" in train["data"].help
+    assert all(name in train["loss"].help for name in [*ESTIMATORS, *ADVERSARIAL_LOSSES])
+    assert "zz-new-entry" in train["likelihood"].choices
+
+
+def test_help_exits_0_and_prints_to_stdout(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--latent-dim" in out and "default: 128" in out and "binarized-mnist" in out
+
+
+def test_list_prints_every_registry_one_line_each(capsys):
+    from pyprogen.data import DATASETS
+    from pyprogen.infer import ADVERSARIAL_LOSSES, ESTIMATORS
+    from pyprogen.models import LIKELIHOODS, MODELS
+
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    titles = ["models:", "estimators:", "adversarial losses:", "data sets:", "likelihoods:"]
+    assert [line for line in lines if not line.startswith("  ")] == titles
+    sections = {}
+    for line in lines:
+        if line in titles:
+            current = sections.setdefault(line[:-1], [])
+        else:
+            current.append(line.split()[0])
+    assert sections == {"models": sorted(MODELS), "estimators": sorted(ESTIMATORS),
+                        "adversarial losses": sorted(ADVERSARIAL_LOSSES), "data sets": sorted(DATASETS),
+                        "likelihoods": sorted(LIKELIHOODS)}
+    wgan_gp = next(line for line in lines if line.split()[0] == "wgan-gp")
+    assert ADVERSARIAL_LOSSES.describe("wgan-gp") in wgan_gp
+
+
+@pytest.mark.parametrize("repeated, joined", [
+    (["stability", "--target", "Normal(0, 1)", "--target", "Beta(2, 5)"], ["stability", "--target", "Normal(0, 1)", "Beta(2, 5)"]),
+    (["stability", "--lr", "1e-4", "--lr", "1e-3", "2e-3"], ["stability", "--lr", "1e-4", "1e-3", "2e-3"]),
+    (["stability", "--methods", "gan,wgan-gp", "--methods", "gan-dp"], ["stability", "--methods", "gan,wgan-gp,gan-dp"]),
+    (["compare", "--models", "vae", "--models", "gan,pixelcnn"], ["compare", "--models", "vae,gan,pixelcnn"]),
+])
+def test_repeated_list_flags_accumulate(repeated, joined):
+    parser = cli.build_parser()
+    assert vars(parser.parse_args(repeated)) == vars(parser.parse_args(joined))
+
+
+def test_list_flags_accumulate_values_not_defaults():
+    parser = cli.build_parser()
+    args = parser.parse_args(["stability", "--lr", "1e-4", "--target", "Normal(0, 1)", "--lr", "1e-3"])
+    assert args.lr == [1e-4, 1e-3] and args.target == ["Normal(0, 1)"] and args.methods is None
+    again = parser.parse_args(["stability"])  # a fresh parse does not see the last one's values
+    assert again.lr is None and again.target is None

@@ -241,3 +241,27 @@ def test_unusable_out_directory_exits_2(out, capsys, tmp_path):
     path = out if out.startswith("/") else str(tmp_path / out)
     assert run_main(["train", "vae", "--data", "ring8", "--out", path], capsys) == 2
     assert (tmp_path / "a-file").read_text() == "x"
+
+
+# -- config files (train --config): any table exits 0 or 2 with one line ------------------------------
+TRAIN_KEYS = sorted(__import__("pyprogen.config", fromlist=["config_actions"]).config_actions(SUBPARSERS["train"]))
+TOML_VALUES = st.one_of(st.integers(-2**40, 2**40), st.floats(allow_nan=True), st.booleans(), st.text(max_size=12),
+                        st.lists(st.integers(-3, 3), max_size=2), st.sampled_from(["vae", "ring8", "gaussian", "conv"]))
+
+
+@PARSE
+@given(table=st.dictionaries(st.one_of(st.sampled_from(TRAIN_KEYS), st.text(min_size=1, max_size=8)), TOML_VALUES,
+                             max_size=6))
+def test_any_config_table_runs_or_exits_2(table, tmp_path_factory, capsys, monkeypatch):
+    from pyprogen.config import dumps
+    from pyprogen.experiments import runs
+    from pyprogen.train import launch
+
+    calls = []
+    monkeypatch.setattr(runs, "train_run", lambda model, data, **kw: calls.append((model, data, kw)) or {})
+    monkeypatch.setattr(launch, "relaunch", lambda nproc, argv: calls.append(("relaunch", nproc)))
+    path = tmp_path_factory.mktemp("cfg") / "c.toml"
+    path.write_text(dumps({"model": "vae", "data": "ring8", **table}))
+    code = run_main(["train", "--config", str(path), "--out", str(path.parent / "o")], capsys)
+    assert (code == 0) == bool(calls)
+    assert not (path.parent / "o").exists()  # the command itself never ran

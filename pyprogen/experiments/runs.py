@@ -1,14 +1,21 @@
 """One run directory: train a model by name on a named data set, evaluate it, sample from it.
 
-This is what ``pyprogen train|evaluate|sample`` do; the CLI only parses and prints.
+This is what ``pyprogen train|evaluate|sample`` do; the CLI only parses and prints. Every run
+directory holds its resolved ``config.toml`` (the ``train`` flags, keys spelled as the flags, plus
+a fingerprint of the training data): ``pyprogen train --config RUN/config.toml --out NEW`` trains
+the same run again, and ``--resume`` refuses to continue a run with a different configuration.
 """
 import contextlib
+import hashlib
 import os
 
 import numpy as np
 import torch
 
-from ..data import TOY_SETS, load_dataset, toy_modes
+from ..config import read_toml, write_config
+from ..data import TOY_SETS, DATASETS, load_dataset, toy_modes
+from ..data import cifar10, image_folder  # noqa: F401  (their loaders register themselves in DATASETS)
+from ..data.image_folder import DEFAULT_SIZE, load_image_folder
 from ..errors import PyprogenError
 from ..io import write_bytes
 from ..metrics.evaluate import evaluate_model
@@ -48,21 +55,83 @@ def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, ne
     return kw
 
 
+CONFIG = "config.toml"
+#: what a resume must share with the run (config.toml keys): everything that shapes the model or the
+#: run's randomness and updates; not epochs, progress, device, num-particles or where the data live
+RESUME_KEYS = ("model", "data", "image-size", "loss", "latent-dim", "beta", "likelihood", "net", "batch-size",
+               "lr", "grad-clip", "seed", "nproc")
+#: the training data's shape and the sha256 of its float32 bytes, recorded in config.toml
+FINGERPRINT_KEYS = ("data-shape", "data-sha256")
+
+
+def load_data(data, split, data_dir=None, image_size=None):
+    """:func:`load_dataset`, plus a folder of images given as ``data`` (resized to ``image_size``)."""
+    if isinstance(data, str) and data not in DATASETS and os.path.isdir(data):
+        return load_image_folder(data, split, DEFAULT_SIZE if image_size is None else image_size)
+    if image_size is not None:
+        raise PyprogenError(f"image-size: applies to a folder of images given as --data DIR, not to {data!r}")
+    return load_dataset(data, split, data_dir)
+
+
+def data_fingerprint(x):
+    """``{"data-shape": [...], "data-sha256": hex}`` of a tensor (its contiguous float32 bytes)."""
+    arr = np.ascontiguousarray(x.detach().cpu().float().numpy())
+    return {"data-shape": list(arr.shape), "data-sha256": hashlib.sha256(arr.data).hexdigest()}
+
+
+def read_run_config(out):
+    """The run's ``config.toml`` as a dict, or None for a run written before runs recorded one."""
+    path = os.path.join(out, CONFIG)
+    return read_toml(path, argument="resume") if os.path.isfile(path) else None
+
+
+def check_resume(previous, current, keys):
+    """One line naming the first key whose value differs (``None`` in ``current``: not given, the run's)."""
+    for key in keys:
+        now = current.get(key)
+        if now is None or now == previous.get(key):
+            continue
+        was = previous.get(key)
+        was_text = "not set" if was is None else f"{was!r}"
+        raise PyprogenError(f"resume: {key} was {was_text} in the run, got {now!r}")
+
+
 def modes_for(data_name):
     return toy_modes(data_name) if data_name in TOY_SETS else None
 
 
 def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=128, lr=1e-3, latent_dim=None,
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
-              num_particles=1000, eval_points=1000, progress=True, grad_clip=None):
-    """Train, write checkpoint/metrics/figures into ``out``, return the final test evaluation."""
+              num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None):
+    """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
+
+    With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
+    ``image_size``, ...) take the run's values; any given one that differs from the run's
+    ``config.toml`` (see :data:`RESUME_KEYS`), or other training data, is refused in one line.
+    """
+    device_name = device
     device = resolve_device(device)
     # under torchrun: join the process group (gloo/nccl); rank 0 alone locks and writes `out`
     lock = RunLock(out) if distributed.is_main_process() else contextlib.nullcontext()
     with distributed.process_group(device), lock:  # one training per directory: a second one fails here, at once
-        train = load_dataset(data, "train", data_dir)
-        test = load_dataset(data, "test", data_dir)
-        if resume and os.path.isfile(checkpoint_path(out)):
+        resuming = resume and os.path.isfile(checkpoint_path(out))
+        given = {"model": model_name, "data": data, "image-size": image_size,
+                 "loss": loss if isinstance(loss, str) else None,  # an estimator object is not compared
+                 "latent-dim": latent_dim, "beta": beta, "likelihood": likelihood, "net": net,
+                 "batch-size": batch_size, "lr": lr, "grad-clip": grad_clip, "seed": seed,
+                 "nproc": distributed.world_size()}
+        previous = read_run_config(out) if resuming else None
+        if previous is not None:
+            check_resume(previous, given, RESUME_KEYS)
+            loss = previous.get("loss") if loss is None else loss
+            grad_clip = previous.get("grad-clip") if grad_clip is None else grad_clip
+            image_size = previous.get("image-size") if image_size is None else image_size
+        train = load_data(data, "train", data_dir, image_size)
+        test = load_data(data, "test", data_dir, image_size)
+        fingerprint = data_fingerprint(train.x)
+        if previous is not None:
+            check_resume(previous, fingerprint, FINGERPRINT_KEYS)
+        if resuming:
             model = load(out)
             if model.config.get("name") != model_name:
                 raise PyprogenError(f"resume: {out} holds a {model.config.get('name')!r} model, not {model_name!r}")
@@ -71,10 +140,25 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
             set_seed(seed)
             model = build(model_name, train.data_shape, **kw)
             model.config["data"] = data
-        model.to(device)
-        distributed.move_param_store(device)  # Pyro params outside the model's modules, too
-        history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out=out,
-                      resume=resume, progress=progress, grad_clip=grad_clip)
+            if image_size is not None:
+                model.config["image_size"] = image_size
+        config = None
+        if distributed.is_main_process():
+            kwargs = model.config.get("kwargs", {})
+            config = {"model": model_name, "data": data, "data-dir": data_dir, "image-size": image_size,
+                      "loss": loss if isinstance(loss, str) else None,
+                      "epochs": epochs, "batch-size": batch_size, "lr": float(lr), "grad-clip": grad_clip,
+                      "latent-dim": kwargs.get("latent_dim"), "beta": kwargs.get("beta"),
+                      "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"), "seed": seed,
+                      "device": device_name, "nproc": distributed.world_size(), "num-particles": num_particles,
+                      "no-progress": not progress, **fingerprint}
+            config = {k: v for k, v in config.items() if _plain(v)}
+        with _run_config(out, config, header=f"pyprogen train: {model_name} on {data}. Train it again with\n"
+                                             "  pyprogen train --config THIS_FILE --out NEW_DIR"):
+            model.to(device)
+            distributed.move_param_store(device)  # Pyro params outside the model's modules, too
+            history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          out=out, resume=resume, progress=progress, grad_clip=grad_clip)
         set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
         result = distributed.reduce_evaluation(evaluate_model(
             model, distributed.shard_rows(test.x[:eval_points]).to(device), num_particles=num_particles,
@@ -86,6 +170,48 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
                      title=f"{model_name} samples", reference=None if len(train.data_shape) == 3 else test.x)
         plot_history(history, os.path.join(out, "loss.png"), title=f"{model_name} on {data}")
         return result
+
+
+@contextlib.contextmanager
+def _run_config(out, config, header):
+    """Write ``out/config.toml`` for the run about to train (``config`` None: not this rank's job).
+
+    If training fails before it writes a new checkpoint, the directory is put back as it was: the
+    previous config.toml (or none), so a failed command leaves nothing behind and a run's
+    config.toml always describes its checkpoint.
+    """
+    if config is None:
+        yield
+        return
+    path, ckpt = os.path.join(out, CONFIG), checkpoint_path(out)
+    before = open(path, "rb").read() if os.path.isfile(path) else None
+    stamp = _stamp(ckpt)
+    write_config(path, config, header=header)
+    try:
+        yield
+    except BaseException:
+        if _stamp(ckpt) == stamp:  # no new checkpoint: the new config.toml describes nothing on disk
+            if before is None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            else:
+                write_bytes(path, before)
+        raise
+
+
+def _stamp(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _plain(value):
+    """What config.toml can hold (a custom estimator object or module is left out)."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (str, int, float, bool))
 
 
 def _samples_for_figure(model, n):
@@ -101,7 +227,8 @@ def evaluate_run(run_dir, *, data=None, data_dir=None, num_particles=1000):
     data = data or model.config.get("data")
     if data is None:
         raise PyprogenError("data: the run does not record its data set; pass --data")
-    test = load_dataset(data, "test", data_dir)
+    folder = isinstance(data, str) and data not in DATASETS and os.path.isdir(data)
+    test = load_data(data, "test", data_dir, model.config.get("image_size") if folder else None)
     x = as_training_tensor(model, test.x, "data")  # shape and value range checked against the model
     set_seed(0)
     return evaluate_model(model, x, num_particles=num_particles, modes=modes_for(data))
