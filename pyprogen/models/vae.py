@@ -4,18 +4,25 @@
 
 trained by maximising the ELBO  E_q[log p(x|z)] - KL(q(z|x) || p(z)) with the
 reparameterisation trick. Sites: latent ``"z"`` and observed ``"x"`` in ``plate("data")``.
+
+Every VAE-family model (β-VAE, β-TCVAE, WAE inherit it) takes ``guide=`` — a normalising flow on
+top of the encoder's Gaussian: ``"iaf"`` (Kingma et al. 2016), ``"planar"``/``"radial"`` (Rezende &
+Mohamed 2015), see :mod:`.guides` — and ``prior=`` — ``"vamp"`` (Tomczak & Welling 2018) or
+``"mog"``, see :mod:`.priors`.
 """
 import math
 
 import pyro
-import pyro.distributions as dist
 import torch
+from pyro.infer import Trace_ELBO
 from pyro.nn.module import to_pyro_module_
 
 from ..errors import PyprogenError
 from ..nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from .base import GenerativeModel
-from .likelihoods import build_likelihood
+from .guides import GUIDES, EncoderContext, build_guide, check_flow_length, encoder_outputs
+from .likelihoods import GaussianLikelihood, build_likelihood
+from .priors import PRIORS, build_prior
 from .registry import register_model
 
 NETS = {"mlp", "conv"}
@@ -46,13 +53,27 @@ class VAE(GenerativeModel):
     :param encoder: optional module ``x -> (loc, scale)``; defaults by ``net``.
     :param decoder: optional module ``z -> likelihood parameters`` (``k * prod(data_shape)`` values).
     :param net: ``"mlp"`` (default, 2x200 tanh as Burda et al. 2016) or ``"conv"``.
+    :param guide: ``"diagonal"`` (default) | ``"iaf"`` | ``"planar"`` | ``"radial"``: q(z|x) is the encoder's
+        Gaussian followed by ``flow_length`` flow steps conditioned on the encoder's last hidden layer.
+    :param flow_length: T, the number of flow steps (ignored by ``"diagonal"``).
+    :param flow_hidden: hidden widths of each step's network (default ``(max(128, 2K),)``).
+    :param prior: ``"normal"`` (default) | ``"vamp"`` | ``"mog"``.
+    :param prior_components: K of the mixture priors (default 500 pseudo-inputs for ``vamp``, 10 for ``mog``).
+
+    With ``guide="diagonal"`` and ``prior="normal"`` the default loss is the JIT mean-field ELBO with
+    analytic KL; otherwise KL(q || p) has no closed form and the default is Pyro's ``Trace_ELBO`` (the
+    same ELBO with a one-sample Monte-Carlo KL). Not ``JitTrace_ELBO``: with an IAF guide at batch 128 it
+    measured 72–147 ms per step against 29 ms for ``Trace_ELBO`` here (torch 2.13 CPU, one thread).
     """
 
     def __init__(self, data_shape, *, latent_dim=16, likelihood="bernoulli", encoder=None, decoder=None,
-                 net="mlp", hidden=(200, 200), width=32, scale=0.1):
+                 net="mlp", hidden=(200, 200), width=32, scale=0.1, guide="diagonal", flow_length=2,
+                 flow_hidden=None, prior="normal", prior_components=None):
         super().__init__(data_shape, latent_dim)
         if not (isinstance(latent_dim, int) and latent_dim > 0):
             raise PyprogenError(f"latent_dim: expected a positive integer, got {latent_dim!r}")
+        check_flow_length(flow_length)
+        GUIDES.lookup(guide), PRIORS.lookup(prior)  # bad names fail before any network is built
         extra = {"scale": scale} if likelihood == "gaussian" else {}
         self.likelihood = build_likelihood(likelihood, self.data_shape, **extra)
         out = self.likelihood.params_per_value * math.prod(self.data_shape)
@@ -61,10 +82,26 @@ class VAE(GenerativeModel):
             encoder, decoder = encoder or enc, decoder or dec
         self.encoder = as_pyro_module(encoder)
         self.decoder = as_pyro_module(decoder)
+        self.guide_name, self.prior_name, self.flow_length = guide, prior, flow_length
+        self._context = EncoderContext(self.encoder)
+        context_dim = 0
+        if guide != "diagonal":
+            with torch.no_grad():
+                context_dim = encoder_outputs(self.encoder, self._context, torch.zeros(1, *self.data_shape))[2].shape[-1]
+            self._context.value = None
+        self.flow = build_guide(guide, latent_dim, context_dim, flow_length=flow_length, hidden=flow_hidden)
+        bounded = not isinstance(self.likelihood, GaussianLikelihood)  # pseudo-inputs in [0, 1] for such data
+        self.latent_prior = build_prior(prior, latent_dim, self.data_shape, components=prior_components,
+                                        bounded=bounded)
 
     def prior(self, n):
-        zeros = torch.zeros(n, self.latent_dim, device=self.device)
-        return dist.Normal(zeros, 1.0).to_event(1)
+        """p(z) for ``n`` points (batch shape (n,), event shape (latent_dim,))."""
+        return self.latent_prior(n, self.encoder, device=self.device)
+
+    def posterior(self, x):
+        """q(z|x): batch shape (len(x),), event shape (latent_dim,)."""
+        loc, scale, h = encoder_outputs(self.encoder, self._context, x)
+        return self.flow(loc, scale, h)
 
     def model(self, x=None, n=None):
         n = self.batch_size(x, n)
@@ -79,20 +116,28 @@ class VAE(GenerativeModel):
         with pyro.plate("data", n):
             if x is None:
                 return pyro.sample("z", self.prior(n))
-            loc, scale = self.encoder(x)
-            return pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+            return pyro.sample("z", self.posterior(x))
 
     def default_loss(self):
-        """The mean-field ELBO (analytic KL) compiled once with the fixed JIT loss; see benchmarks/fit_overhead.py."""
-        from ..infer import JitTraceMeanField_ELBO  # estimators are defined in infer/, chosen here
+        """The mean-field ELBO (analytic KL) compiled once with the fixed JIT loss (see
+        benchmarks/fit_overhead.py); with a flow guide or a mixture prior, Pyro's Trace_ELBO."""
+        if self.guide_name == "diagonal" and self.prior_name == "normal":
+            from ..infer import JitTraceMeanField_ELBO  # estimators are defined in infer/, chosen here
 
-        return JitTraceMeanField_ELBO(ignore_jit_warnings=True)
+            return JitTraceMeanField_ELBO(ignore_jit_warnings=True)
+        return Trace_ELBO()
 
     # -- conveniences -------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, x):
-        """Posterior means ``E_q[z|x]``, shape ``(n, latent_dim)``."""
-        return self.encoder(x)[0]
+    def encode(self, x, num_samples=32):
+        """Posterior means ``E_q[z|x]``, shape ``(n, latent_dim)``: the encoder's mean for the diagonal
+        guide; for a flow, the mean of ``num_samples`` draws (seeded, so the same x gives the same codes)."""
+        loc, scale, h = encoder_outputs(self.encoder, self._context, x)
+        if not self.flow.needs_context:
+            return loc
+        with torch.random.fork_rng(devices=[loc.device] if loc.device.type == "cuda" else []):
+            torch.manual_seed(0)
+            return self.flow(loc, scale, h).rsample((num_samples,)).mean(0)
 
     @torch.no_grad()
     def decode(self, z):
