@@ -176,3 +176,41 @@ def test_list_flags_accumulate_values_not_defaults():
     assert args.lr == [1e-4, 1e-3] and args.target == ["Normal(0, 1)"] and args.methods is None
     again = parser.parse_args(["stability"])  # a fresh parse does not see the last one's values
     assert again.lr is None and again.target is None
+
+
+# -- image data end to end: a folder of PNGs (--data DIR, --image-size) and CIFAR-10's binary files ------
+
+
+def test_train_and_evaluate_on_a_folder_of_images(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(12):
+        Image.fromarray(rng.randint(0, 256, (70, 90, 3)).astype(np.uint8)).save(folder / f"{i:02d}.png")
+    out = str(tmp_path / "run")
+    assert main(["train", "vae", "--data", str(folder), "--image-size", "64", "--epochs", "1", "--latent-dim", "2",
+                 "--batch-size", "10", "--num-particles", "2", "--out", out, "--no-progress"]) == 0
+    import tomllib
+
+    config = tomllib.load(open(os.path.join(out, "config.toml"), "rb"))
+    assert config["image-size"] == 64 and config["data-shape"] == [10, 3, 64, 64]  # 12 images: 10 train, 1 valid, 1 test
+    capsys.readouterr()
+    assert main(["evaluate", out, "--json", "--num-particles", "2"]) == 0  # the run's own size, 64
+    assert "elbo_nats" in json.loads(capsys.readouterr().out)
+    assert main(["train", "vae", "--data", "ring8", "--image-size", "64", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == ("pyprogen: error: image-size: applies to a folder of images given as --data DIR, "
+                                       "not to 'ring8'\n")
+
+
+def test_train_on_cifar10_binary_files(tmp_path):
+    rng = np.random.RandomState(0)
+    for name, n in [*((f"data_batch_{i}.bin", 4) for i in range(1, 6)), ("test_batch.bin", 3)]:
+        records = np.concatenate([rng.randint(0, 10, (n, 1)), rng.randint(0, 256, (n, 3072))], axis=1)
+        (tmp_path / name).write_bytes(records.astype(np.uint8).tobytes())
+    out = str(tmp_path / "run")
+    assert main(["train", "vae", "--data", "cifar10", "--data-dir", str(tmp_path), "--epochs", "1", "--latent-dim",
+                 "2", "--batch-size", "20", "--num-particles", "2", "--out", out, "--no-progress"]) == 0
+    final = json.load(open(os.path.join(out, "metrics.json")))[-1]
+    assert final["split"] == "test" and np.isfinite(final["elbo_nats"])
