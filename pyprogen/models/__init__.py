@@ -3,6 +3,7 @@ from .base import GenerativeModel
 from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE
 from .gan import GAN
+from .hierarchical_vae import HierarchicalVAE
 from .diagonal_pixelrnn import DiagonalPixelRNN
 from .dip_vae import DIPVAE
 from .info_vae import InfoVAE

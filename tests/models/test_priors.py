@@ -134,3 +134,16 @@ def test_bad_prior_arguments_are_one_line_errors(kw, needle):
     with pytest.raises(PyprogenError, match=needle) as info:
         build("vae", (4,), latent_dim=2, **kw)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("prior", ["vamp", "mog"])
+def test_mixture_priors_train_through_fit_on_mnist_digits(prior):
+    """3 epochs of fit on 300 binarized-MNIST digits: the training loss falls every epoch."""
+    from pyprogen.data import load_dataset
+    from pyprogen.train import fit
+
+    data = load_dataset("binarized-mnist", "train").x[:300]
+    vae = build("vae", (1, 28, 28), latent_dim=8, prior=prior, prior_components=20)
+    history = fit(vae, data, epochs=3, batch_size=50, progress=False)
+    losses = [h["loss"] for h in history]
+    assert losses[0] > losses[1] > losses[2], losses
