@@ -32,6 +32,8 @@ class AdversarialSVI(Step):
     :param critic_steps: critic updates per generator update (default: ``loss.critic_steps``).
     :param modules: modules whose parameters the generator optimiser owns (e.g. ``[gan]``).
     :param site: the name of the data site in the model's trace (default ``"x"``).
+    :param after_generator_step: optional callable run after every generator update (a GAN's
+        weight average, :meth:`pyprogen.models.GAN.after_generator_step`).
 
     Implements the step protocol (infer/step.py): the losses are batch means, so gradients of
     different processes are averaged.
@@ -39,8 +41,10 @@ class AdversarialSVI(Step):
 
     critic_site = "x"
 
-    def __init__(self, model, critic, gen_optim, critic_optim, loss, *, critic_steps=None, modules=(), site="x"):
+    def __init__(self, model, critic, gen_optim, critic_optim, loss, *, critic_steps=None, modules=(), site="x",
+                 after_generator_step=None):
         self.model, self.critic, self.site = model, critic, site
+        self.after_generator_step = after_generator_step
         self.loss = adversarial_loss(loss)
         self.critic_steps = int(critic_steps if critic_steps is not None else self.loss.critic_steps)
         self.modules = tuple(modules)
@@ -49,10 +53,15 @@ class AdversarialSVI(Step):
 
     @classmethod
     def for_model(cls, model, loss, lr):
-        """The step object ``fit`` uses: the loss's own optimiser factories at learning rate ``lr``."""
+        """The step object ``fit`` uses: the loss's own optimiser factories, the generator's at ``lr``
+        and the critic's at the model's ``critic_lr`` (``lr`` when it has none); the model's
+        ``critic_steps`` and ``after_generator_step`` (EMA) when it has them."""
         loss = adversarial_loss(loss)
+        critic_lr = getattr(model, "critic_lr", None) or lr
         return cls(model.model, model.critic, lambda params: loss.make_generator_optimizer(params, lr),
-                   lambda params: loss.make_critic_optimizer(params, lr), loss, modules=[model])
+                   lambda params: loss.make_critic_optimizer(params, critic_lr), loss, modules=[model],
+                   critic_steps=getattr(model, "critic_steps", None),
+                   after_generator_step=getattr(model, "after_generator_step", None))
 
     # -- set-up ----------------------------------------------------------------------------
     def generate(self, n):
@@ -110,6 +119,8 @@ class AdversarialSVI(Step):
             self.gen_optimizer.zero_grad(set_to_none=True)
             objective.backward()
             self.gen_optimizer.step()
+            if self.after_generator_step is not None:
+                self.after_generator_step()
         finally:
             self._set_critic_grad(True)
         return {**{k: v.item() for k, v in terms.items()}, "critic_loss": critic_total / self.critic_steps,

@@ -14,17 +14,35 @@ score data (there is no ``log p(x)``), so no likelihood term is added and the re
 is a draw of ``G(z)``; likelihood-based metrics do not apply (``nll_nats`` is null for a GAN).
 The guide is the prior over ``z``: an implicit model has no encoder.
 
-``default_loss()`` is GAN-DP (non-saturating + γ/2·E_data‖∇D‖², γ = 10; Roth et al. 2017 /
-R1 of Mescheder et al. 2018): locally convergent where the plain GAN is not, and the most
-robust method in the 1-D stability study.
+``default_loss()`` is GAN-DP (non-saturating + γ/2·E_data‖∇D‖²; Roth et al. 2017 / R1 of
+Mescheder et al. 2018): locally convergent where the plain GAN is not, and the most robust
+method in the 1-D stability study. γ is the model's ``gamma`` (10 when not given; the per-data-set
+recipes of gan_recipes.py set it from the data, :func:`pyprogen.infer.gamma_rule.default_gamma`).
+
+Stabilisers, all options of the model so that ``build``, ``fit`` and the CLI reach them alike:
+
+- ``ema``: decay of an exponential moving average of the generator's weights (0 = off), held as
+  the module ``generator_ema`` in the model's ``state_dict`` (checkpoints and resume carry it bit
+  for bit) and updated after every generator step (``after_generator_step``, called by
+  :class:`~pyprogen.infer.AdversarialSVI`). **In eval mode the model samples from the averaged
+  generator**, so ``sample``, ``Predictive``, evaluation, compare and the figures all use it;
+  ``fit`` trains in train mode (the raw generator) and leaves the model in eval mode.
+- ``critic_lr``: the critic's learning rate (two time-scales, Heusel et al. 2017); ``fit``'s
+  ``lr`` is the generator's. ``critic_steps``: critic updates per generator update.
+- ``spectral_norm``: spectral normalisation of every critic weight (Miyato et al. 2018).
+- ``gamma``: the R1/R2 weight of losses that take one (gan-dp, r2) when named by string.
 """
+import inspect
+import math
+
 import pyro
 import pyro.distributions as dist
 import torch
 
 from ..errors import PyprogenError
 from ..nn.conv import _STAGES
-from ..nn.dcgan import DCGANCritic, DCGANGenerator, MLPCritic, MLPGenerator
+from ..nn.dcgan import DCGANCritic, DCGANGenerator, MLPCritic, MLPGenerator, power_iterations, spectral_normalise
+from ..nn.ema import EMA, check_decay
 from .base import GenerativeModel
 from .registry import register_model
 
@@ -35,15 +53,28 @@ def is_conv_shape(data_shape):
     return len(data_shape) == 3 and data_shape[1] == data_shape[2] and data_shape[1] in _STAGES
 
 
-def default_gan_nets(data_shape, latent_dim, net, hidden, width):
-    """(generator, critic): DCGAN convs for (C, S, S) images with S in {28, 32, 64}, MLPs otherwise."""
+def default_gan_nets(data_shape, latent_dim, net, hidden, width, activation=None, spectral_norm=False):
+    """(generator, critic): DCGAN convs for (C, S, S) images with S in {28, 32, 64}, MLPs otherwise.
+
+    ``activation`` (MLPs): one name for both nets; ``None`` keeps ReLU in G and LeakyReLU(0.2) in D."""
     if net not in NETS:
         raise PyprogenError(f"net: expected one of {NETS}, got {net!r}")
     if net == "auto":
         net = "conv" if is_conv_shape(data_shape) else "mlp"
     if net == "conv":
-        return DCGANGenerator(latent_dim, data_shape, width), DCGANCritic(data_shape, width)
-    return MLPGenerator(latent_dim, data_shape, hidden), MLPCritic(data_shape, hidden)
+        return DCGANGenerator(latent_dim, data_shape, width), DCGANCritic(data_shape, width, spectral_norm)
+    return (MLPGenerator(latent_dim, data_shape, hidden, activation or "relu"),
+            MLPCritic(data_shape, hidden, activation or "leaky_relu", spectral_norm))
+
+
+def _optional_number(value, argument, *, positive):
+    """None, or a finite number > 0 (``positive``) / >= 0; else one line naming ``argument``."""
+    if value is None:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise PyprogenError(f"{argument}: expected a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
 
 
 class GAN(GenerativeModel):
@@ -56,20 +87,61 @@ class GAN(GenerativeModel):
     :param net: ``"auto"`` (conv for 28/32/64 square images, MLP otherwise), ``"mlp"`` or ``"conv"``.
     :param hidden: MLP hidden widths (default two layers of 128).
     :param width: base channel count of the DCGAN nets (default 32).
+    :param activation: MLP activation of both nets (``"relu"``, ``"leaky_relu"``, ...; default ReLU in G,
+        LeakyReLU(0.2) in D).
+    :param spectral_norm: spectrally normalise the critic (``True``, or a number of power iterations).
+    :param ema: generator EMA decay in [0, 1) (0: off); ``ema_start``: generator steps before averaging.
+    :param critic_lr: the critic's learning rate (default: ``fit``'s ``lr``, as the generator's).
+    :param critic_steps: critic updates per generator update (default: the loss's own).
+    :param gamma: R1/R2 weight for the default loss and for losses named by string (default 10).
     """
 
     def __init__(self, data_shape, *, latent_dim=64, generator=None, critic=None, net="auto", hidden=(128, 128),
-                 width=32):
+                 width=32, activation=None, spectral_norm=False, ema=0.0, ema_start=0, critic_lr=None,
+                 critic_steps=None, gamma=None):
         super().__init__(data_shape, latent_dim)
         if not (isinstance(latent_dim, int) and latent_dim > 0):
             raise PyprogenError(f"latent_dim: expected a positive integer, got {latent_dim!r}")
+        self.ema = check_decay(ema, "ema")
+        self.critic_lr = _optional_number(critic_lr, "critic_lr", positive=True)
+        self.gamma = _optional_number(gamma, "gamma", positive=False)
+        if critic_steps is not None and (isinstance(critic_steps, bool) or not isinstance(critic_steps, int)
+                                         or critic_steps < 1):
+            raise PyprogenError(f"critic_steps: expected a positive integer, got {critic_steps!r}")
+        self.critic_steps = critic_steps
+        sn = power_iterations(spectral_norm)
+        if critic is not None and sn:
+            spectral_normalise(critic, "critic", n_power_iterations=sn)  # a user's critic (one line if no weights)
         if generator is None or critic is None:
-            gen, crit = default_gan_nets(self.data_shape, latent_dim, net, tuple(hidden), width)
+            gen, crit = default_gan_nets(self.data_shape, latent_dim, net, tuple(hidden), width, activation,
+                                         sn if critic is None else False)
             generator, critic = generator or gen, critic or crit
         self.generator = generator
         self.critic = critic
+        if self.ema > 0:
+            self.generator_ema = EMA(generator, self.ema, ema_start)
+        elif not (isinstance(ema_start, int) and not isinstance(ema_start, bool) and ema_start >= 0):
+            raise PyprogenError(f"ema_start: expected an integer >= 0, got {ema_start!r}")
 
     critic_site = "x"
+
+    @property
+    def sampling_generator(self):
+        """The network ``model`` draws from: the EMA copy in eval mode (when on), else the generator."""
+        return self.generator_ema if self.ema > 0 and not self.training else self.generator
+
+    def after_generator_step(self):
+        """Called by the adversarial step after each generator update: one EMA update (when on)."""
+        if self.ema > 0:
+            self.generator_ema.update(self.generator)
+
+    def loss_kwargs(self, name):
+        """Keywords the model passes to the adversarial loss ``name`` built from a string: ``gamma``
+        for the losses that take one (gan-dp, r2), when the model has one."""
+        from ..infer.adversarial_loss import ADVERSARIAL_LOSSES
+
+        takes = inspect.signature(ADVERSARIAL_LOSSES.lookup(name)).parameters
+        return {"gamma": self.gamma} if self.gamma is not None and "gamma" in takes else {}
 
     def prior(self, n):
         return dist.Normal(torch.zeros(n, self.latent_dim, device=self.device), 1.0).to_event(1)
@@ -79,7 +151,7 @@ class GAN(GenerativeModel):
         n = self.batch_size(x, n)
         with pyro.plate("data", n):
             z = pyro.sample("z", self.prior(n))
-            return pyro.deterministic("x", self.generator(z), event_dim=len(self.data_shape))
+            return pyro.deterministic("x", self.sampling_generator(z), event_dim=len(self.data_shape))
 
     def guide(self, x=None, n=None):
         """The prior over ``z`` (an implicit model has no encoder)."""
@@ -90,12 +162,12 @@ class GAN(GenerativeModel):
     def default_loss(self):
         from ..infer.adversarial_loss import adversarial_loss
 
-        return adversarial_loss("gan-dp")
+        return adversarial_loss("gan-dp", **self.loss_kwargs("gan-dp"))
 
     @torch.no_grad()
     def generate(self, z):
-        """``G(z)`` for given latents (for interpolations)."""
-        return self.generator(z)
+        """``G(z)`` for given latents (for interpolations): the EMA generator in eval mode."""
+        return self.sampling_generator(z)
 
     @property
     def num_parameters(self):
