@@ -126,3 +126,13 @@ def test_bad_arguments_are_one_line_errors(make, needle):
     with pytest.raises(PyprogenError, match=needle) as info:
         make()
     assert "\n" not in str(info.value)
+
+
+def test_piwae_trains_through_fit():
+    """fit's step object calls differentiable_loss(...).backward(): the surrogate's gradients train the VAE."""
+    from pyprogen.train import fit
+
+    data = torch.bernoulli(torch.sigmoid(3 * torch.randn(20)).expand(64, 20))
+    vae = VAE((20,), latent_dim=2, hidden=(32,))
+    history = fit(vae, data, loss=PIWAE(2, 3), epochs=8, batch_size=32, lr=1e-2, progress=False)
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"], [h["loss"] for h in history]
