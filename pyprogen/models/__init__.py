@@ -3,6 +3,8 @@ from .base import GenerativeModel
 from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE
 from .gan import GAN
+from .conditional_vae import ConditionalVAE
+from .m2 import M2
 from .hierarchical_vae import HierarchicalVAE
 from .diagonal_pixelrnn import DiagonalPixelRNN
 from .dip_vae import DIPVAE
