@@ -28,6 +28,7 @@ def _hook(name, grad_clip):
         if not grads:
             return None
         norm = torch.nn.utils.get_total_norm(grads, 2.0)
+        optimizer._pyprogen_grad_norm = float(norm)  # before clipping; loggers read it (grad_norms)
         if not bool(torch.isfinite(norm)):
             raise TrainingDiverged(f"the {name} gradient is {float(norm)} (global norm)")
         if grad_clip is not None:
@@ -47,6 +48,11 @@ def guard_step(step, grad_clip=None):
             getattr(opt, _GUARDED).remove()
         setattr(opt, _GUARDED, opt.register_step_pre_hook(_hook(spec.name, grad_clip)))
     return step
+
+
+def grad_norms(step):
+    """The global gradient norm of each optimiser's last update (before clipping), by name."""
+    return {spec.name: getattr(spec.optimizer, "_pyprogen_grad_norm", float("nan")) for spec in step.optimizers()}
 
 
 def parameters_finite(model):
