@@ -3,6 +3,7 @@ from .base import GenerativeModel
 from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE
 from .gan import GAN
+from .vq_vae import VQVAE
 from .conditional_vae import ConditionalVAE
 from .m2 import M2
 from .hierarchical_vae import HierarchicalVAE
