@@ -2,7 +2,8 @@
 with an inverse-autoregressive-flow guide (Kingma et al. 2016) and with a VampPrior (Tomczak & Welling 2018).
 
 Every model: latent 50, encoder/decoder 2x200 tanh (Burda et al. 2016), batch 100, Adam lr 1e-3, its own
-default loss (the diagonal VAE: mean-field ELBO with analytic KL; IAF and VampPrior: Trace_ELBO), trained for
+default loss (the compiled mean-field ELBO: analytic KL for the diagonal VAE, a one-sample Monte-Carlo KL
+for the IAF guide and the VampPrior), trained for
 epochs until the next one would pass the budget of process CPU time (one torch thread, so other load on the
 machine stretches the wall time, not the budget). Then, on the first 1,000 test images:
 test ELBO (``pyprogen.metrics.elbo``, 100 particles averaged) and the IWAE bound on log p(x) with 1,000

@@ -14,7 +14,6 @@ import math
 
 import pyro
 import torch
-from pyro.infer import Trace_ELBO
 from pyro.nn.module import to_pyro_module_
 
 from ..errors import PyprogenError
@@ -60,10 +59,12 @@ class VAE(GenerativeModel):
     :param prior: ``"normal"`` (default) | ``"vamp"`` | ``"mog"``.
     :param prior_components: K of the mixture priors (default 500 pseudo-inputs for ``vamp``, 10 for ``mog``).
 
-    With ``guide="diagonal"`` and ``prior="normal"`` the default loss is the JIT mean-field ELBO with
-    analytic KL; otherwise KL(q || p) has no closed form and the default is Pyro's ``Trace_ELBO`` (the
-    same ELBO with a one-sample Monte-Carlo KL). Not ``JitTrace_ELBO``: with an IAF guide at batch 128 it
-    measured 72–147 ms per step against 29 ms for ``Trace_ELBO`` here (torch 2.13 CPU, one thread).
+    The default loss is the JIT-compiled mean-field ELBO for every guide and prior: KL(q || p) in closed form
+    where Pyro has it (diagonal guide, normal prior), else its one-sample Monte-Carlo estimate
+    log q(z|x) − log p(z) (flows, mixture priors) — Trace_ELBO's estimator, correct here because q has one
+    latent site. Measured at batch 128, latent 16, one thread (CPU time per step): IAF guide 7.0 ms against
+    10.4 ms for ``Trace_ELBO`` and 47 ms for Pyro's ``JitTrace_ELBO``; mean gradients over 300 draws agree
+    with ``Trace_ELBO``'s (mean squared z-score 0.90–1.01 for iaf, planar, radial and the VampPrior).
     """
 
     def __init__(self, data_shape, *, latent_dim=16, likelihood="bernoulli", encoder=None, decoder=None,
@@ -119,13 +120,11 @@ class VAE(GenerativeModel):
             return pyro.sample("z", self.posterior(x))
 
     def default_loss(self):
-        """The mean-field ELBO (analytic KL) compiled once with the fixed JIT loss (see
-        benchmarks/fit_overhead.py); with a flow guide or a mixture prior, Pyro's Trace_ELBO."""
-        if self.guide_name == "diagonal" and self.prior_name == "normal":
-            from ..infer import JitTraceMeanField_ELBO  # estimators are defined in infer/, chosen here
+        """The mean-field ELBO compiled once with the fixed JIT loss (see benchmarks/fit_overhead.py): analytic
+        KL for the diagonal guide and normal prior, a Monte-Carlo KL for flows and mixture priors."""
+        from ..infer import JitTraceMeanField_ELBO  # estimators are defined in infer/, chosen here
 
-            return JitTraceMeanField_ELBO(ignore_jit_warnings=True)
-        return Trace_ELBO()
+        return JitTraceMeanField_ELBO(ignore_jit_warnings=True)
 
     # -- conveniences -------------------------------------------------------------------
     @torch.no_grad()

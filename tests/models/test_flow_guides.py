@@ -148,8 +148,7 @@ def test_vae_guides_run_trace_elbo_iwae_and_vectorised_weights(kind):
     assert log_weights(vae.model, vae.guide, X, num_particles=5).shape == (5, 6)
     assert vae.sample(3).shape == (3, 1, 28, 28) and vae.encode(X).shape == (6, 4)
     assert torch.equal(vae.encode(X), vae.encode(X))  # seeded Monte-Carlo mean: the same codes twice
-    expected = JitTraceMeanField_ELBO if kind == "diagonal" else Trace_ELBO
-    assert type(vae.default_loss()) is expected
+    assert type(vae.default_loss()) is JitTraceMeanField_ELBO  # analytic KL if Pyro has it, else Monte Carlo
 
 
 def test_the_flow_context_is_the_encoders_last_hidden_layer():
@@ -227,3 +226,25 @@ def test_a_trained_flow_guide_vae_is_rebuilt_by_load(tmp_path):
         assert torch.allclose(y, z, atol=1e-5)
         assert torch.allclose(q2.base_dist.log_prob(base) - log_det, q1.log_prob(z), atol=1e-5)
         assert torch.allclose(again.prior(5).log_prob(z), vae.prior(5).log_prob(z), atol=1e-5)
+
+
+def test_the_default_loss_gives_trace_elbos_gradient_in_expectation_for_a_flow():
+    """The compiled mean-field ELBO with a Monte-Carlo KL (the default for flows) against Trace_ELBO: mean
+    gradients over 200 draws each, per coordinate z = Δmean / standard error; E[z²] = 1 if they agree
+    (measured 1.005 for iaf at 300 draws); a wrong term (e.g. a missing log-det) gives E[z²] ≫ 1."""
+    data = (torch.rand(16, 12) > 0.5).float()
+    vae = VAE((12,), latent_dim=3, hidden=(16,), guide="iaf")
+
+    def grads(loss, seed):
+        pyro.set_rng_seed(seed)
+        out = []
+        for _ in range(200):
+            vae.zero_grad()
+            loss.differentiable_loss(vae.model, vae.guide, data).backward()
+            out.append(torch.cat([p.grad.flatten() for p in vae.parameters()]))
+        return torch.stack(out)
+
+    a, b = grads(vae.default_loss(), 1), grads(Trace_ELBO(), 2)
+    se = ((a.var(0) + b.var(0)) / 200).sqrt()
+    z = ((a.mean(0) - b.mean(0)) / se)[se > 1e-6]
+    assert 0.7 < float((z**2).mean()) < 1.3
