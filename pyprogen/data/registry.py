@@ -5,7 +5,7 @@ import torch
 
 from ..errors import PyprogenError
 from ..seeding import seeded
-from . import images, toy  # noqa: F401  (their loaders register themselves in DATASETS)
+from . import cifar10, image_folder, images, toy  # noqa: F401  (their loaders register themselves in DATASETS)
 from .arrays import ArrayDataset, load_array_file
 from .catalog import DATASETS
 
@@ -40,6 +40,8 @@ def load_dataset(name, split="train", data_dir=None):
         raise PyprogenError(f"data_dir: no such directory {data_dir!r}")
     if name in DATASETS:
         return DATASETS[name](split, data_dir)
+    if os.path.isdir(name):  # a folder of PNG/JPEG images
+        return image_folder.load_image_folder(name, split)
     if name.endswith((".npy", ".npz")):
         return load_array_file(name, split)
     if "(" in name:
