@@ -56,7 +56,7 @@ def _images(x, y, name):
     return ArrayDataset(x, None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64)), name=name)
 
 
-@DATASETS.register("mnist")
+@DATASETS.register("mnist", help='MNIST 28x28 grey (shipped 10k/2k subset; full set from --data-dir).')
 def mnist(split, data_dir=None):
     if _has_idx(data_dir):
         x, y = _idx_split(data_dir, split)
@@ -66,7 +66,7 @@ def mnist(split, data_dir=None):
         return _images(d[f"{key}_images"], d[f"{key}_labels"], "mnist (shipped subset)")
 
 
-@DATASETS.register("fashion-mnist")
+@DATASETS.register("fashion-mnist", help="Fashion-MNIST 28x28 (from --data-dir or Debian's dataset-fashion-mnist).")
 def fashion_mnist(split, data_dir=None):
     for directory in (data_dir, FASHION_SYSTEM_DIR):
         if _has_idx(directory):
@@ -76,7 +76,7 @@ def fashion_mnist(split, data_dir=None):
                         f"(or the Debian package dataset-fashion-mnist in {FASHION_SYSTEM_DIR})")
 
 
-@DATASETS.register("binarized-mnist")
+@DATASETS.register("binarized-mnist", help='Binarized MNIST, Larochelle split 50k/10k/10k (shipped whole).')
 def binarized_mnist(split, data_dir=None):
     path = os.path.join(data_dir, "binarized_mnist.npz") if data_dir else None
     if not (path and os.path.isfile(path)):

@@ -30,6 +30,6 @@ class BetaTCVAE(VAE):
         return TCELBO(self.alpha, self.beta, self.gamma, self.dataset_size)
 
 
-@register_model("beta-tcvae")
+@register_model("beta-tcvae", help='β-TCVAE (Chen et al. 2018): ELBO with a weighted total-correlation term, MSS estimator.')
 def _build(data_shape, **kw):
     return BetaTCVAE(data_shape, **kw)

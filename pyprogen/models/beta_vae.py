@@ -23,6 +23,6 @@ class BetaVAE(VAE):
         return BetaELBO(self.beta)
 
 
-@register_model("beta-vae")
+@register_model("beta-vae", help='β-VAE (Higgins et al. 2017): ELBO with the KL term weighted by β.')
 def _build(data_shape, **kw):
     return BetaVAE(data_shape, **kw)

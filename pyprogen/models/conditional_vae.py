@@ -142,6 +142,6 @@ class ConditionalVAE(GenerativeModel):
         return self.likelihood.to_data(self.likelihood.distribution(params).sample()).float()
 
 
-@register_model("cvae")
+@register_model("cvae", help='Conditional VAE p(x | y, z) (Sohn et al. 2015).')
 def _build_cvae(data_shape, **kw):
     return ConditionalVAE(data_shape, **kw)

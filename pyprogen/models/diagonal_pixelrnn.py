@@ -30,6 +30,6 @@ class DiagonalPixelRNN(AutoregressiveModel):
                          hidden=hidden, depth=depth, first_kernel=first_kernel)
 
 
-@register_model("pixelrnn-diagonal")
+@register_model("pixelrnn-diagonal", help='PixelRNN with Diagonal BiLSTM layers (van den Oord et al. 2016).')
 def _build_diagonal_pixelrnn(data_shape, **kw):
     return DiagonalPixelRNN(data_shape, **kw)

@@ -34,11 +34,11 @@ class DIPVAE(VAE):
         return DIPELBO(self.kind, self.lambda_od, self.lambda_d)
 
 
-@register_model("dip-vae-i")
+@register_model("dip-vae-i", help='DIP-VAE-I (Kumar et al. 2018): ELBO minus a penalty on Cov[μ(x)].')
 def _build_dip_i(data_shape, **kw):
     return DIPVAE(data_shape, kind="i", **kw)
 
 
-@register_model("dip-vae-ii")
+@register_model("dip-vae-ii", help='DIP-VAE-II (Kumar et al. 2018): ELBO minus a penalty on Cov_q(z)[z].')
 def _build_dip_ii(data_shape, **kw):
     return DIPVAE(data_shape, kind="ii", **kw)

@@ -175,6 +175,6 @@ class GAN(GenerativeModel):
                 "critic": sum(p.numel() for p in self.critic.parameters())}
 
 
-@register_model("gan")
+@register_model("gan", help='GAN (Goodfellow et al. 2014) as an implicit Pyro model; critic on x.')
 def _build_gan(data_shape, **kw):
     return GAN(data_shape, **kw)

@@ -30,6 +30,6 @@ class InfoVAE(VAE):
         return InfoELBO(self.alpha, self.lam, self.kernel)
 
 
-@register_model("info-vae")
+@register_model("info-vae", help='InfoVAE / MMD-VAE (Zhao et al. 2019): ELBO with an MMD term on q(z).')
 def _build_info_vae(data_shape, **kw):
     return InfoVAE(data_shape, **kw)

@@ -149,6 +149,6 @@ class PixelCNN(AutoregressiveModel):
                          kernel_size=kernel_size, first_kernel=first_kernel)
 
 
-@register_model("pixelcnn")
+@register_model("pixelcnn", help='PixelCNN (van den Oord et al. 2016): masked convolutions, exact likelihood.')
 def _build_pixelcnn(data_shape, **kw):
     return PixelCNN(data_shape, **kw)

@@ -28,6 +28,6 @@ class PixelRNN(AutoregressiveModel):
                          hidden=hidden, depth=depth, kernel_size=kernel_size, first_kernel=first_kernel)
 
 
-@register_model("pixelrnn")
+@register_model("pixelrnn", help='PixelRNN with Row LSTM layers (van den Oord et al. 2016), exact likelihood.')
 def _build_pixelrnn(data_shape, **kw):
     return PixelRNN(data_shape, **kw)

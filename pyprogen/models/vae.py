@@ -144,6 +144,6 @@ class VAE(GenerativeModel):
         return self.likelihood.mean(self.decoder(z))
 
 
-@register_model("vae")
+@register_model("vae", help='VAE (Kingma & Welling 2014): amortised Gaussian guide; guide= and prior= options.')
 def _build_vae(data_shape, **kw):
     return VAE(data_shape, **kw)

@@ -179,6 +179,6 @@ class VQVAE(GenerativeModel):
         return torch.cat(recon), torch.cat(prior)
 
 
-@register_model("vq-vae")
+@register_model("vq-vae", help='VQ-VAE (van den Oord et al. 2017) with a PixelCNN prior over the codes.')
 def _build_vq_vae(data_shape, **kw):
     return VQVAE(data_shape, **kw)

@@ -29,6 +29,6 @@ class WAE(VAE):
         return MMDELBO(self.lam)
 
 
-@register_model("wae-mmd")
+@register_model("wae-mmd", help='WAE-MMD (Tolstikhin et al. 2018): reconstruction + λ·MMD(q(z), p(z)).')
 def _build(data_shape, **kw):
     return WAE(data_shape, reg="mmd", **kw)

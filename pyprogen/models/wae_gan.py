@@ -37,6 +37,6 @@ class WAEGAN(WAE):
         return self.adversarial
 
 
-@register_model("wae-gan")
+@register_model("wae-gan", help='WAE-GAN (Tolstikhin et al. 2018): reconstruction + λ·latent adversarial loss; critic on z.')
 def _build(data_shape, **kw):
     return WAEGAN(data_shape, **kw)
