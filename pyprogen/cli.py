@@ -148,6 +148,14 @@ def build_parser(explicit_only=False):
     add("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
     add("--nproc", type=int_in(1, 1024), default=1,
         help="data-parallel processes on this machine (re-launches through torchrun)")
+    add("--max-restarts", type=int_in(0, 1000), default=0,
+        help="restart all processes up to this many times when one fails (torchrun --max-restarts); "
+             "they resume from the last checkpoint")
+    add("--checkpoint-every", type=positive_int, metavar="STEPS",
+        help="also checkpoint every this many steps (bounds what a kill loses)", shown="each epoch")
+    add("--tensorboard", action="store_true",
+        help='log losses, learning rates, gradient norms and samples to OUT/tensorboard '
+             '(pip install "pyprogen[tensorboard]")', shown="off")
     add("--num-particles", type=int_in(1, 100_000), default=1000,
         help="importance samples per test point for the final test NLL")
     add("--no-progress", action="store_true", help="no progress bar", shown="off")
@@ -245,17 +253,18 @@ def cmd_train(args):
     from .train.launch import relaunch, under_torchrun
 
     args = train_arguments(args)
-    if args.nproc > 1 and not under_torchrun():
+    if (args.nproc > 1 or args.max_restarts) and not under_torchrun():
         resolve_device(args.device)  # fail here, not in every worker
         if args.batch_size % args.nproc:
             raise PyprogenError(f"batch-size: expected a multiple of --nproc {args.nproc} (the global batch "
                                 f"is split evenly), got {args.batch_size}")
-        return relaunch(args.nproc, args.argv)
+        return relaunch(args.nproc, args.argv, max_restarts=args.max_restarts)
     result = train_run(args.model, args.data, data_dir=args.data_dir, loss=args.loss, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, beta=args.beta,
                        likelihood=args.likelihood, net=args.net, seed=args.seed, out=args.out,
                        resume=args.resume, device=args.device, num_particles=args.num_particles,
-                       progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size)
+                       progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size,
+                       checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard)
     if not is_main_process():
         return None
     print(format_result(result))

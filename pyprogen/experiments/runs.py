@@ -102,7 +102,8 @@ def modes_for(data_name):
 
 def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=128, lr=1e-3, latent_dim=None,
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
-              num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None):
+              num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
+              checkpoint_every=None, tensorboard=False):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
@@ -158,7 +159,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
             model.to(device)
             distributed.move_param_store(device)  # Pyro params outside the model's modules, too
             history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          out=out, resume=resume, progress=progress, grad_clip=grad_clip)
+                          out=out, resume=resume, progress=progress, grad_clip=grad_clip,
+                          checkpoint_every=checkpoint_every, logger=_tensorboard(out) if tensorboard else None)
         set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
         result = distributed.reduce_evaluation(evaluate_model(
             model, distributed.shard_rows(test.x[:eval_points]).to(device), num_particles=num_particles,
@@ -205,6 +207,13 @@ def _stamp(path):
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _tensorboard(out):
+    """A TensorBoard logger writing to ``out/tensorboard`` (rank 0 only; fit ignores it elsewhere)."""
+    from ..train.tensorboard_logger import TensorBoardLogger
+
+    return TensorBoardLogger(os.path.join(out, "tensorboard"))
 
 
 def _plain(value):

@@ -4,6 +4,7 @@
 the model (SVI for an estimator, AdversarialSVI for a critic on data, WAE-GAN's step for a
 critic on codes), restores a checkpoint and hands over to the epoch loop (loop.py).
 """
+import contextlib
 import math
 import numbers
 import os
@@ -15,13 +16,14 @@ from ..data.arrays import ArrayDataset, as_tensor
 from ..errors import PyprogenError
 from ..infer.step import make_step
 from ..seeding import set_rng_state, set_seed
-from . import distributed
+from . import distributed, preemption
 from .checkpoint import checkpoint_path, load_checkpoint
 from .guard import guard_step
 from .history import History
 from .lock import RunLock
-from .loop import epoch_batches, evaluate_loss, run_epochs  # noqa: F401  (evaluate_loss re-exported)
+from .loop import Position, epoch_batches, evaluate_loss, run_epochs  # noqa: F401  (evaluate_loss re-exported)
 from .losses import resolve_loss
+from .source import check_rows, make_source
 
 RESUME_KEYS = ("batch_size", "lr", "seed")
 
@@ -41,25 +43,14 @@ def device_of(model):
 
 
 def as_training_tensor(model, data, argument="data"):
-    """Validate ``data`` against the model's shape and likelihood; returns a float tensor.
-    A model without ``data_shape`` takes the data's."""
+    """Validate ``data`` against the model's shape and likelihood; returns a float tensor (a Dataset
+    is stacked: ``fit`` itself streams one, see source.py). A model without ``data_shape`` takes the data's."""
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, ArrayDataset):
         data = torch.stack([torch.as_tensor(data[i]) for i in range(len(data))])
-    x = as_tensor(data, argument)
-    shape = getattr(model, "data_shape", None)
-    if shape is None:
-        model.data_shape = shape = tuple(x.shape[1:])
-    if tuple(x.shape[1:]) != tuple(shape):
-        if x[0].numel() != math.prod(shape):
-            raise PyprogenError(f"{argument}: expected shape (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
-        x = x.reshape(-1, *shape)
-    likelihood = getattr(model, "likelihood", None)
-    if likelihood is not None and hasattr(likelihood, "check"):
-        likelihood.check(x, argument)
-    return x
+    return check_rows(model, as_tensor(data, argument), argument)
 
 
-def _check_arguments(epochs, batch_size, lr, seed, resume, out):
+def _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every):
     if not (isinstance(epochs, int) and epochs >= 1):
         raise PyprogenError(f"epochs: expected a positive integer, got {epochs!r}")
     if not (isinstance(batch_size, int) and batch_size >= 1):
@@ -70,25 +61,53 @@ def _check_arguments(epochs, batch_size, lr, seed, resume, out):
         raise PyprogenError(f"seed: expected an integer in [0, 2**32), got {seed!r}")
     if resume and out is None:
         raise PyprogenError("resume: needs out=DIR holding a checkpoint")
+    if checkpoint_every is not None and not (isinstance(checkpoint_every, int) and checkpoint_every >= 1
+                                             and not isinstance(checkpoint_every, bool)):
+        raise PyprogenError(f"checkpoint_every: expected a positive integer (steps) or None, got {checkpoint_every!r}")
+
+
+def _restore(out, resume, model, step, fit_args, logger):
+    """``(history, position)`` from ``out/checkpoint.pt`` when resuming (asked for, or a restarted
+    torchrun worker of the same elastic run, see preemption.py); a fresh start otherwise."""
+    state = load_checkpoint(out) if out is not None and os.path.isfile(checkpoint_path(out)) and (
+        resume or preemption.restart_count() > 0) else None
+    if state is None or not (resume or preemption.elastic_resume(state)):
+        return History(), Position()
+    for key in RESUME_KEYS:
+        if state["fit"][key] != fit_args[key]:
+            raise PyprogenError(f"resume: {key} was {state['fit'][key]} in the checkpoint, got {fit_args[key]}")
+    model.load_state_dict(state["model"])
+    step.load_state_dict(state["step"])
+    set_rng_state(distributed.rank_rng_state(state))
+    if logger is not None and state.get("logger"):
+        logger.load_state_dict(state["logger"])
+    return History(state["history"]), Position.from_checkpoint(state)
 
 
 def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=None, resume=False,
-        progress=True, test_data=None, grad_clip=None):
+        progress=True, test_data=None, grad_clip=None, checkpoint_every=None, logger=None):
     """Train ``model`` on ``data`` and return its :class:`History` (one entry per epoch).
 
     :param model: a PyroModule with ``model(x)``/``guide(x)`` (a pyprogen model or the user's own).
+    :param data: a tensor or array, or a ``torch.utils.data.Dataset``/``DataLoader``, which is
+        streamed: each step reads only its rows, in the same order as the stacked tensor (source.py).
     :param loss: an estimator (``pyro.infer.ELBO``, callable, or adversarial loss), a registry
         name, or ``None`` for ``model.default_loss()`` (``Trace_ELBO`` for a model without one).
     :param out: run directory; each epoch writes ``checkpoint.pt`` atomically and ``metrics.json``.
-    :param resume: continue from ``out/checkpoint.pt`` exactly where it stopped.
+        While ``fit`` runs with ``out``, SIGTERM/SIGUSR1 finish the current step, write a checkpoint
+        and exit with status 143 (preemption.py).
+    :param resume: continue from ``out/checkpoint.pt`` exactly where it stopped (inside an epoch, too).
+        A worker that torchrun restarted (``--max-restarts``) resumes by itself.
     :param test_data: if given, each entry also holds ``test_loss`` (per data point).
     :param grad_clip: clip each optimiser's global gradient norm to this value (NaN/inf gradients
         always stop training with :class:`TrainingDiverged` before the update).
+    :param checkpoint_every: also checkpoint every this many steps (bounds what a hard kill loses).
+    :param logger: a logger (logger.py), e.g. :class:`~pyprogen.train.tensorboard_logger.TensorBoardLogger`.
     """
-    _check_arguments(epochs, batch_size, lr, seed, resume, out)
+    _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every)
     check_model(model)
     device = device_of(model)
-    x = as_training_tensor(model, data).to(device)
+    source = make_source(model, data, device, as_training_tensor)
     x_test = None if test_data is None else as_training_tensor(model, test_data, "test_data").to(device)
     loss = resolve_loss(loss, model)
     step = make_step(model, loss, lr)  # refuses a loss that cannot train this model, before any work
@@ -97,30 +116,26 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     # gradients of a JIT-compiled loss. Start every fit from an empty store (as Pyro's tutorials do).
     pyro.clear_param_store()
     set_seed(distributed.rank_seed(seed))  # the run seed itself in one process (distributed.py)
-    step.initialise(x[epoch_batches(len(x), batch_size, seed, 0)[0]])
+    step.initialise(source.rows(epoch_batches(len(source), batch_size, seed, 0)[0]))
     distributed.synchronise(step)  # gradient all-reduce over ranks; no-op in one process
     guard_step(step, grad_clip)
     fit_args = {"batch_size": batch_size, "lr": float(lr), "seed": int(seed), "loss": type(loss).__name__}
+    history, position = _restore(out, resume, model, step, fit_args, logger)
 
-    history, start = History(), 0
-    if resume and os.path.isfile(checkpoint_path(out)):
-        state = load_checkpoint(out)
-        for key in RESUME_KEYS:
-            if state["fit"][key] != fit_args[key]:
-                raise PyprogenError(f"resume: {key} was {state['fit'][key]} in the checkpoint, got {fit_args[key]}")
-        model.load_state_dict(state["model"])
-        step.load_state_dict(state["step"])
-        set_rng_state(distributed.rank_rng_state(state))
-        history, start = History(state["history"]), int(state["epoch"])
-
-    def checkpoint(history, epoch, rngs):
+    def checkpoint(history, epoch, rngs, position=None):
         return {"model": model.state_dict(), "step": step.state_dict(), "rng": rngs[0], "rng_ranks": rngs,
-                "epoch": epoch, "config": getattr(model, "config", None), "fit": fit_args, "history": list(history)}
+                "epoch": epoch, "position": position, "config": getattr(model, "config", None), "fit": fit_args,
+                "history": list(history), "logger": logger.state_dict() if logger is not None else {},
+                "elastic_run_id": preemption.elastic_run_id()}
 
     lock = RunLock(out).acquire() if out is not None and distributed.is_main_process() else None
+    guard = preemption.PreemptionGuard() if out is not None else contextlib.nullcontext()
     try:  # a second run on `out` fails above, at once
-        return run_epochs(model, step, x, epochs=epochs, start=start, history=history, batch_size=batch_size,
-                          seed=seed, out=out, progress=progress, x_test=x_test, checkpoint=checkpoint)
+        with guard:
+            return run_epochs(model, step, source, epochs=epochs, history=history, position=position,
+                              batch_size=batch_size, seed=seed, out=out, progress=progress, x_test=x_test,
+                              checkpoint=checkpoint, checkpoint_every=checkpoint_every, logger=logger,
+                              guard=guard if out is not None else None)
     finally:
         if lock is not None:
             lock.release()

@@ -4,16 +4,22 @@
   --standalone --nproc-per-node N -m pyprogen train ...`` (the same command without
   ``--nproc``), i.e. exactly what a user would type; torchrun's elastic agent sets ``RANK``,
   ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``, picks a free port for the
-  single-node rendezvous, and stops every worker when one fails. Multi-node runs call torchrun
+  single-node rendezvous, and stops every worker when one fails. With ``--max-restarts R`` the
+  agent restarts the whole group up to ``R`` times instead, and the restarted workers resume
+  from the run's last checkpoint by themselves (preemption.py). SIGTERM/SIGUSR1 sent to the
+  ``pyprogen`` process are passed on to torchrun as SIGTERM, which stops its workers the same way
+  (each checkpoints at the step boundary and exits with 143). Multi-node runs call torchrun
   directly with ``--nnodes``/``--rdzv-*`` (see the README).
 - :func:`spawn`: run ``fn(*args)`` in ``N`` local processes joined in a gloo/nccl group on a
   free loopback port (``torch.multiprocessing.spawn``), for tests and benchmarks.
 """
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import torch
 
@@ -42,18 +48,42 @@ def strip_option(argv, option):
     return out
 
 
-def torchrun_command(nproc, argv, module="pyprogen"):
-    """The torchrun command line that runs ``python -m module argv`` in ``nproc`` local processes."""
+def torchrun_command(nproc, argv, module="pyprogen", max_restarts=0):
+    """The torchrun command line that runs ``python -m module argv`` in ``nproc`` local processes
+    (restarting the group up to ``max_restarts`` times when a worker fails)."""
+    restarts = [f"--max-restarts={int(max_restarts)}"] if max_restarts else []
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={int(nproc)}",
-            "-m", module, *strip_option(list(argv), "--nproc")]
+            *restarts, "-m", module, *strip_option(strip_option(list(argv), "--nproc"), "--max-restarts")]
 
 
-def relaunch(nproc, argv):
-    """Run ``pyprogen argv`` under torchrun with ``nproc`` processes; returns torchrun's exit status."""
+def torchrun_env(max_restarts, environ=None):
+    """The environment for torchrun. With restarts, torchrun's agent must not share its rendezvous
+    TCPStore with the workers (``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``): in a shared store the
+    restarted workers can read the gloo/nccl addresses the previous attempt left there and fail to
+    connect, or wait until the process-group timeout (pytorch/pytorch#135712); a store of its own
+    per attempt starts clean. An explicit setting in the environment wins."""
+    env = dict(os.environ if environ is None else environ)
+    if max_restarts:
+        env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
+    return env
+
+
+def relaunch(nproc, argv, max_restarts=0):
+    """Run ``pyprogen argv`` under torchrun with ``nproc`` processes; returns torchrun's exit status
+    (128 + N when it ended by signal N). SIGTERM and SIGUSR1 received meanwhile go to torchrun as SIGTERM."""
     if under_torchrun():
-        raise PyprogenError("nproc: already running under torchrun; drop --nproc (torchrun's "
-                            "--nproc-per-node sets the number of processes)")
-    return subprocess.call(torchrun_command(nproc, argv))
+        raise PyprogenError("nproc: already running under torchrun; drop --nproc and --max-restarts (torchrun's "
+                            "--nproc-per-node and --max-restarts set them)")
+    child = subprocess.Popen(torchrun_command(nproc, argv, max_restarts=max_restarts), env=torchrun_env(max_restarts))
+    forward = lambda signum, frame: child.send_signal(signal.SIGTERM)  # noqa: E731
+    main = threading.current_thread() is threading.main_thread()  # only the main thread may set handlers
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGUSR1)} if main else {}
+    try:
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
 
 
 def free_port(host="127.0.0.1"):

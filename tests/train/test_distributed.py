@@ -4,8 +4,10 @@ rank-0-only files, exact resume, sharding, seeds, the CLI's ``--nproc`` and CUDA
 The 2-process runs start with ``torch.multiprocessing.spawn`` on a free loopback port; one spawn
 runs every scenario so the test pays the process start-up once.
 """
+import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -21,6 +23,9 @@ from pyprogen.train.distributed import ShardedBatches, rank_seed
 from pyprogen.train.loop import epoch_batches as _batches
 from pyprogen.train.global_noise import GlobalBatchNoise
 from pyprogen.train.launch import spawn, strip_option, torchrun_command
+from pyprogen.train.preemption import Preempted
+
+optim_hooks = importlib.import_module("torch.optim.optimizer")
 
 # 12 Bernoulli pixels with distinct rates (VAE) and a 2-D two-blob cloud (GAN); fixed by seed 0
 _g = torch.Generator().manual_seed(0)
@@ -78,12 +83,47 @@ def _worker(tmp):
     resumed = plain_vae(seed_init=123)  # everything must come from the checkpoint
     fit(resumed, VAE_DATA, epochs=2, batch_size=50, seed=4, out=os.path.join(tmp, "b"), resume=True, progress=False)
     results["full"], results["resumed"] = state(full), state(resumed)
+    preemption_scenario(tmp, results)
     # every rank's parameters, to check that the ranks agree
     gathered = [None, None]
-    torch.distributed.all_gather_object(gathered, {"vae": results["vae"], "full": results["full"]})
+    torch.distributed.all_gather_object(gathered, {"vae": results["vae"], "full": results["full"],
+                                                   "stopped": results["stopped"], "elastic": results["elastic"]})
     results["ranks"] = gathered
     if rank == 0:
         torch.save(results, os.path.join(tmp, "results.pt"))
+
+
+def preemption_scenario(tmp, results):
+    """SIGTERM to rank 1 alone, inside its 3rd step of epoch 2: both ranks checkpoint after that step
+    and stop (143); then a restarted torchrun worker (same run id, restart count 1) resumes by itself."""
+    os.environ["TORCHELASTIC_RUN_ID"] = "test-run"
+    count = [0]
+
+    def sigterm_rank1(*args):
+        count[0] += 1
+        if count[0] == 3 + 4 and torch.distributed.get_rank() == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handle = optim_hooks.register_optimizer_step_pre_hook(sigterm_rank1)
+    pyro.clear_param_store()
+    try:
+        fit(plain_vae(), VAE_DATA, epochs=2, batch_size=50, seed=4, out=os.path.join(tmp, "p"), progress=False)
+        results["stopped"] = None
+    except Preempted as exc:
+        results["stopped"] = exc.code
+    finally:
+        handle.remove()
+    torch.distributed.barrier()  # rank 0 has written the checkpoint
+    ckpt = torch.load(os.path.join(tmp, "p", "checkpoint.pt"), weights_only=True)
+    results["stop_point"] = (ckpt["epoch"], ckpt["position"]["step"], len(ckpt["rng_ranks"]), ckpt["elastic_run_id"])
+    os.environ["TORCHELASTIC_RESTART_COUNT"] = "1"
+    try:
+        pyro.clear_param_store()
+        resumed = plain_vae(seed_init=123)
+        fit(resumed, VAE_DATA, epochs=2, batch_size=50, seed=4, out=os.path.join(tmp, "p"), progress=False)
+    finally:
+        del os.environ["TORCHELASTIC_RESTART_COUNT"], os.environ["TORCHELASTIC_RUN_ID"]
+    results["elastic"] = state(resumed)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +175,15 @@ def test_distributed_resume_equals_uninterrupted_and_rank0_writes_once(two_proce
         ckpt = torch.load(os.path.join(tmp, run, "checkpoint.pt"), weights_only=True)
         assert len(ckpt["rng_ranks"]) == 2  # both ranks' RNG states, for an exact resume
         assert not torch.equal(ckpt["rng_ranks"][0]["torch"], ckpt["rng_ranks"][1]["torch"])
+
+
+def test_signal_to_one_rank_stops_both_at_one_step_and_elastic_restart_resumes_exactly(two_process):
+    tmp, res = two_process
+    r0, r1 = res["ranks"]
+    assert r0["stopped"] == r1["stopped"] == 143
+    assert res["stop_point"] == (1, 3, 2, "test-run")  # 4 steps per epoch: epoch 2, step 3; both ranks' RNGs
+    for k, v in res["full"].items():  # the uninterrupted 2-process run of the same seeds
+        assert torch.equal(v, r0["elastic"][k]) and torch.equal(v, r1["elastic"][k]), k
 
 
 def test_one_process_resume_of_two_process_checkpoint_is_refused(two_process):
