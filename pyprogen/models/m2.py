@@ -28,6 +28,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO, config_enumerate
+from torch import nn
 
 from ..errors import PyprogenError, expect
 from ..nn import mlp
@@ -38,22 +39,37 @@ from .registry import register_model
 class M2(ConditionalVAE):
     """M2: the conditional VAE plus q(y|x), the label enumerated when missing.
 
-    :param alpha: weight α of the classification loss (per labelled point, see module docstring).
+    :param alpha: weight α of the classification loss (per labelled point, see module docstring); the
+        default 50 is about the weight of Pyro's SS-VAE example (``aux_loss_multiplier=46``).
+    :param classifier: the net of q(y|x): ``"mlp"`` (the paper's, ``hidden`` widths) or ``"conv"`` (two 3x3
+        conv + max-pool stages of 32 and 64 channels, a 128-unit layer with dropout 0.5; (C, H, W) images with
+        H, W divisible by 4). q(z|x, y) and p(x|y, z) stay MLPs.
     Other keywords as :class:`~pyprogen.models.conditional_vae.ConditionalVAE`.
     """
 
-    def __init__(self, data_shape, *, alpha=10.0, hidden=(500,), activation="softplus", **kw):
+    def __init__(self, data_shape, *, alpha=50.0, classifier="mlp", hidden=(500,), activation="softplus", **kw):
         super().__init__(data_shape, hidden=hidden, activation=activation, **kw)
         expect(isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and alpha >= 0,
                "alpha", "a finite number >= 0", repr(alpha))
-        self.alpha = float(alpha)
+        expect(classifier in ("mlp", "conv"), "classifier", "'mlp' or 'conv'", repr(classifier))
+        self.alpha, self.classifier_kind = float(alpha), classifier
         from .vae import as_pyro_module
 
-        self.classifier = as_pyro_module(mlp([math.prod(self.data_shape), *hidden, self.num_classes],
-                                             ACTIVATIONS[activation]))
+        if classifier == "mlp":
+            net = nn.Sequential(nn.Flatten(), mlp([math.prod(self.data_shape), *hidden, self.num_classes],
+                                                  ACTIVATIONS[activation]))
+        else:
+            shape = self.data_shape
+            expect(len(shape) == 3 and shape[1] % 4 == 0 and shape[2] % 4 == 0, "data_shape",
+                   "(C, H, W) with H and W divisible by 4 for classifier='conv'", shape)
+            net = nn.Sequential(nn.Conv2d(shape[0], 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                nn.Linear(64 * (shape[1] // 4) * (shape[2] // 4), 128), nn.ReLU(), nn.Dropout(0.5),
+                                nn.Linear(128, self.num_classes))
+        self.classifier = as_pyro_module(net)
 
     def class_logits(self, x):
-        return self.classifier(self.flat(x))
+        return self.classifier(x)
 
     def missing_label(self, x):
         """y ~ q(y|x), enumerated in parallel by TraceEnum_ELBO (marked by ``config_enumerate`` on the guide)."""
@@ -83,7 +99,7 @@ class M2(ConditionalVAE):
         return torch.cat([self.class_logits(x[i:i + batch_size]).argmax(-1) for i in range(0, len(x), batch_size)])
 
 
-@register_model("m2")
+@register_model("m2", help='Semi-supervised M2 (Kingma et al. 2014): label as an enumerated discrete latent.')
 def _build_m2(data_shape, **kw):
     return M2(data_shape, **kw)
 

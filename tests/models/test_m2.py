@@ -32,7 +32,7 @@ def test_enumerated_elbo_equals_the_explicit_sum_over_the_ten_labels():
     z_all = poutine.trace(poutine.enum(m.guide, first_available_dim=-2)).get_trace(x).nodes["z"]["value"]
     assert z_all.shape == (10, 5, 3)
     with torch.no_grad():
-        q_y = torch.softmax(m.classifier(x.reshape(5, -1)), -1)
+        q_y = torch.softmax(m.classifier(x), -1)
         total = 0.0
         for n in range(5):
             xn = x[n].reshape(-1)
@@ -67,8 +67,8 @@ def test_classification_term_is_alpha_times_cross_entropy():
     m, x = small_m2(alpha=2.5), binary(6)
     y = torch.tensor([1, 2, 3, 4, 5, 6])
     loss = Trace_ELBO().loss(m.classify_model, m.classify_guide, x, y)
-    ce = torch.nn.functional.cross_entropy(m.classifier(x.reshape(6, -1)), y, reduction="sum")
-    assert loss == pytest.approx(2.5 * float(ce), rel=1e-5)
+    ce = torch.nn.functional.cross_entropy(m.classifier(x), y, reduction="sum")
+    assert loss == pytest.approx(2.5 * float(ce.detach()), rel=1e-5)
 
 
 def test_semi_supervised_training_learns_the_labels_of_unlabelled_points():
@@ -83,6 +83,17 @@ def test_semi_supervised_training_learns_the_labels_of_unlabelled_points():
     history = fit_labelled(m, x, y, labelled=labelled, steps=150, batch_size=50, labelled_batch_size=8, lr=1e-2)
     assert len(history) == 150 and {"unlabelled", "labelled", "classify"} <= set(history[-1])
     assert (m.classify(x[~labelled]) == y[~labelled]).float().mean() > 0.95
+
+
+def test_conv_classifier_gives_the_same_interface():
+    m = small_m2(classifier="conv")
+    x, y = binary(6), torch.tensor([0, 1, 2, 3, 4, 5])
+    assert m.class_logits(x).shape == (6, 10) and m.classify(x).shape == (6,)
+    assert TraceEnum_ELBO(max_plate_nesting=1).loss(m.model, m.guide, x) > 0
+    with pytest.raises(PyprogenError, match="classifier"):
+        M2((1, 4, 4), classifier="rnn")
+    with pytest.raises(PyprogenError, match="data_shape"):
+        M2((1, 6, 6), classifier="conv")
 
 
 def test_unsupervised_default_loss_and_sampling():
