@@ -1,113 +1,249 @@
-"""Mode coverage of GAN losses on ring8 / grid25 (Unrolled GAN / VEEGAN / PacGAN protocol).
+"""Mode coverage of GANs on ring8 / grid25 (Unrolled GAN / VEEGAN / PacGAN protocol), three jobs:
 
-For each data set, loss and seed: train ``GAN((2,))`` (MLP generator and critic, 2x128) with
-``pyprogen.train.fit``, draw 2500 samples and score them with
-:func:`pyprogen.metrics.mode_coverage` (high quality within 3σ; a mode counts with at least
-1/5 of its expected share, PacGAN's rule). Writes ``OUT/gan_modes.json`` (every run and the
-mean ± sd per data set and loss) and ``OUT/gan_modes.png`` (samples of seed 0).
+- ``track``: train recipes (the per-data-set recipe of ``pyprogen.models.gan_recipes`` with
+  ``--set key=value`` overrides) with the project's step object, scoring the EMA generator (eval
+  mode) and the raw generator every ``--every`` generator steps: how many steps a recipe needs.
+- ``defaults``: the per-data-set defaults, several seeds, each run exactly as ``pyprogen train gan
+  --data DATA`` trains it (``--via cli`` runs that command; ``--via fit`` builds the model from the
+  recipe and calls ``fit`` + ``evaluate_model`` as ``train_run`` does), CPU seconds per run.
+- ``table``: every registry loss × {plain, +EMA, +SN} at one generator-step budget.
 
-    python benchmarks/gan_modes.py --data ring8 grid25 --losses ns-gan wgan-gp gan-dp --seeds 5 \
-        --epochs 40 --out /work/notes/gan
+Scoring: 2,500 samples, high quality within 3σ of the nearest centre, a mode covered with at least
+one fifth of its expected share (PacGAN's rule; :func:`pyprogen.metrics.mode_coverage`). CPU seconds
+are ``time.process_time`` of the training process (``resource`` children for ``--via cli``), one
+torch thread.
+
+    python benchmarks/gan_modes.py track --data ring8 --seeds 1 --steps 25000 --every 2500 --set decay=25000
+    python benchmarks/gan_modes.py defaults --data ring8 grid25 --seeds 5 --out docs/results/gan_modes_defaults.json
+    python benchmarks/gan_modes.py table --data ring8 grid25 --steps 3000 --seeds 1 --out docs/results/gan_loss_table.json
 """
 import argparse
+import ast
+import json
+import math
+import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
-import matplotlib
+import pyro
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from pyprogen.data import load_dataset, toy_modes
+from pyprogen.infer import ADVERSARIAL_LOSSES, adversarial_loss
+from pyprogen.infer.step import make_step
+from pyprogen.io import write_json
+from pyprogen.metrics import mode_coverage
+from pyprogen.models import build
+from pyprogen.models.gan_recipes import gan_recipe
+from pyprogen.seeding import set_seed
+from pyprogen.train.loop import epoch_batches
 
-from pyprogen.data import load_dataset, toy_modes  # noqa: E402
-from pyprogen.io import save_figure, write_json  # noqa: E402
-from pyprogen.metrics import mode_coverage  # noqa: E402
-from pyprogen.models import build  # noqa: E402
-from pyprogen.seeding import set_seed  # noqa: E402
-from pyprogen.infer import adversarial_loss  # noqa: E402
-from pyprogen.train import fit  # noqa: E402
-
-
-def parse_loss(spec):
-    """``"gan-dp:gamma=0.1"`` -> ``adversarial_loss("gan-dp", gamma=0.1)``."""
-    name, _, rest = spec.partition(":")
-    kwargs = {k: float(v) for k, v in (item.split("=") for item in rest.split(",") if item)}
-    return adversarial_loss(name, **kwargs)
+FIT_KEYS = ("epochs", "batch_size", "lr", "lr_schedule")
+#: the paper learning rates of the Wasserstein losses (Arjovsky et al. 2017; Gulrajani et al. 2017); the
+#: logistic-type losses use the recipe's
+PAPER_LR = {"wgan": 5e-5, "wgan-gp": 1e-4, "wgan-lp": 1e-4}
 
 
-def run_one(data, loss, seed, args):
-    x = load_dataset(data).x
+def score(gan, data, seed, ema=True):
+    """Mode coverage of 2,500 samples of the EMA (eval mode) or raw (train mode) generator."""
     centers, std = toy_modes(data)
+    mode = gan.training
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(10_000 + seed)
+        gan.train(not ema)
+        cov = mode_coverage(gan.sample(2500), centers, std=std)
+    gan.train(mode)
+    return [cov["modes_covered"], round(cov["high_quality_fraction"], 4)]
+
+
+def cosine_factor(t, total):
+    return 0.5 * (1 + math.cos(math.pi * min(t, total) / total)) if total else 1.0
+
+
+def train_tracked(data, seed, model_kw, *, steps, batch_size, lr, decay, loss=None, every=None):
+    """Train with the project's step object (fit's batching; cosine decay of both learning rates
+    over ``decay`` generator steps as fit(lr_schedule="cosine") does); returns the score track."""
+    x = load_dataset(data).x
     set_seed(seed)
-    gan = build("gan", (2,), latent_dim=args.latent_dim)
-    lr = args.lr.get(loss.partition(":")[0], args.default_lr)
-    t0 = time.perf_counter()
-    fit(gan, x, loss=parse_loss(loss), epochs=args.epochs, batch_size=args.batch_size, lr=lr, seed=seed, progress=False)
-    seconds = time.perf_counter() - t0
-    set_seed(10_000 + seed)
-    samples = gan.sample(2500)
-    cov = mode_coverage(samples, centers, std=std)
-    return {"data": data, "loss": loss, "seed": seed, "lr": lr, "seconds": seconds,
-            "generator_steps": args.epochs * (len(x) // args.batch_size), **cov}, samples
+    gan = build("gan", tuple(x.shape[1:]), **model_kw)
+    loss = gan.default_loss() if loss is None else adversarial_loss(loss, **gan.loss_kwargs(loss))
+    pyro.clear_param_store()
+    step = make_step(gan, loss, lr)
+    set_seed(seed)
+    step.initialise(x[epoch_batches(len(x), batch_size, seed, 0)[0]])
+    base = [[g["lr"] for g in s.optimizer.param_groups] for s in step.optimizers()]
+    track, done, epoch, cpu = [], 0, 0, 0.0
+    gan.train()
+    t0 = time.process_time()
+    while done < steps:
+        for idx in epoch_batches(len(x), batch_size, seed, epoch):
+            f = cosine_factor(done, decay)
+            for spec, lrs in zip(step.optimizers(), base):
+                for g, lr0 in zip(spec.optimizer.param_groups, lrs):
+                    g["lr"] = lr0 * f
+            step.step(x[idx])
+            done += 1
+            if done == steps or (every and done % every == 0):
+                cpu += time.process_time() - t0
+                row = {"step": done, "cpu_s": round(cpu, 1), "raw": score(gan, data, seed, ema=False)}
+                if model_kw.get("ema"):
+                    row["ema"] = score(gan, data, seed, ema=True)
+                track.append(row)
+                print(f"  {data} seed {seed} {row}", flush=True)
+                t0 = time.process_time()
+            if done >= steps:
+                break
+        epoch += 1
+    return track
 
 
-def summarise(runs):
+def parse_sets(items):
+    """``["ema=0.99", "hidden=(64,64)"]`` -> dict (Python literals; bare words stay strings)."""
+    out = {}
+    for item in items or ():
+        key, _, value = item.partition("=")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def summarise(rows, keys):
     table = []
-    for key in sorted({(r["data"], r["loss"]) for r in runs}):
-        rs = [r for r in runs if (r["data"], r["loss"]) == key]
-        modes = [r["modes_covered"] for r in rs]
-        hq = [100 * r["high_quality_fraction"] for r in rs]
+    for key in sorted({tuple(str(r[k]) for k in keys) for r in rows}):
+        rs = [r for r in rows if tuple(str(r[k]) for k in keys) == key]
+        modes, hq = [r["modes_covered"] for r in rs], [100 * r["high_quality_fraction"] for r in rs]
         sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-        table.append({"data": key[0], "loss": key[1], "seeds": len(rs),
-                      "modes_mean": statistics.mean(modes), "modes_sd": sd(modes),
-                      "hq_percent_mean": statistics.mean(hq), "hq_percent_sd": sd(hq),
-                      "seconds_mean": statistics.mean(r["seconds"] for r in rs)})
+        table.append({**dict(zip(keys, key)), "seeds": len(rs), "modes_mean": statistics.mean(modes),
+                      "modes_sd": sd(modes), "hq_percent_mean": statistics.mean(hq), "hq_percent_sd": sd(hq),
+                      "cpu_s_mean": statistics.mean(r["cpu_s"] for r in rs),
+                      "cpu_s_max": max(r["cpu_s"] for r in rs)})
     return table
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+def job_track(args):
+    runs = []
+    sets = parse_sets(args.set)
+    for data in args.data:
+        recipe = gan_recipe(data)
+        model_kw = {**recipe["model"], **{k: v for k, v in sets.items() if k not in ("decay", "steps", "loss")
+                                          and k not in FIT_KEYS}}
+        fit_kw = {**recipe["fit"], **{k: v for k, v in sets.items() if k in FIT_KEYS}}
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            track = train_tracked(data, seed, model_kw, steps=args.steps, batch_size=fit_kw["batch_size"],
+                                  lr=fit_kw["lr"], decay=sets.get("decay", args.steps), loss=sets.get("loss"),
+                                  every=args.every)
+            runs.append({"data": data, "seed": seed, "set": args.set, "model": model_kw, "fit": fit_kw,
+                         "decay_steps": sets.get("decay", args.steps), "track": track})
+            if args.out:
+                previous = json.load(open(args.out)) if os.path.isfile(args.out) else {"runs": []}
+                write_json(args.out, {"runs": previous["runs"] + [runs[-1]]})
+
+
+def run_default_fit(data, seed, out):
+    """What ``train_run`` does for ``pyprogen train gan --data DATA`` with the recipe: build, fit with
+    a run directory (checkpoints each epoch), evaluate on 2,500 samples."""
+    from pyprogen.metrics.evaluate import evaluate_model
+    from pyprogen.train import fit
+
+    train, test = load_dataset(data, "train"), load_dataset(data, "test")
+    recipe = gan_recipe(train)
+    t0 = time.process_time()
+    set_seed(seed)
+    gan = build("gan", train.data_shape, **recipe["model"])
+    fit(gan, train.x, seed=seed, out=out, progress=False, **recipe["fit"])
+    set_seed(seed)
+    result = evaluate_model(gan, test.x[:1000], modes=toy_modes(data))
+    return result, time.process_time() - t0, recipe
+
+
+def run_default_cli(data, seed, out):
+    """``pyprogen train gan --data DATA --seed S --out OUT`` in a child process; its CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [sys.executable, "-m", "pyprogen", "train", "gan", "--data", data, "--seed", str(seed), "--out", out,
+           "--no-progress"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    entries = json.load(open(os.path.join(out, "metrics.json")))
+    result = next(e for e in reversed(entries) if e.get("split") == "test")
+    return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), {"command": " ".join(cmd[1:])}
+
+
+def job_defaults(args):
+    runs = []
+    for data in args.data:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            with tempfile.TemporaryDirectory() as out:
+                run = run_default_cli if args.via == "cli" else run_default_fit
+                result, cpu, recipe = run(data, seed, out)
+            row = {"data": data, "seed": seed, "via": args.via, "cpu_s": round(cpu, 1),
+                   "modes_covered": result["modes_covered"], "high_quality_fraction": result["high_quality_fraction"],
+                   "recipe": recipe}
+            runs.append(row)
+            print(f"{data:7s} seed {seed}: modes {row['modes_covered']:2d}  hq {100 * row['high_quality_fraction']:5.1f}%"
+                  f"  {row['cpu_s']:.0f} CPU-s", flush=True)
+            write_json(args.out, {"config": {"job": "defaults", "via": args.via, "seeds": args.seeds,
+                                             "torch_threads": torch.get_num_threads(),
+                                             "command": "python benchmarks/gan_modes.py " + " ".join(sys.argv[1:])},
+                                  "runs": runs, "summary": summarise(runs, ("data",))})
+    for row in summarise(runs, ("data",)):
+        print(f"{row['data']:7s} modes {row['modes_mean']:.2f} ± {row['modes_sd']:.2f}  hq {row['hq_percent_mean']:.1f} ± "
+              f"{row['hq_percent_sd']:.1f}%  CPU-s mean {row['cpu_s_mean']:.0f} max {row['cpu_s_max']:.0f}")
+
+
+VARIANTS = {"plain": {"ema": 0.0, "spectral_norm": False}, "+EMA": {"ema": 0.999, "spectral_norm": False},
+            "+SN": {"ema": 0.0, "spectral_norm": True}}
+
+
+def job_table(args):
+    runs = []
+    for data in args.data:
+        recipe = gan_recipe(data)
+        for loss in args.losses:
+            for variant in args.variants:
+                model_kw = {**recipe["model"], **VARIANTS[variant]}
+                lr = PAPER_LR.get(loss, recipe["fit"]["lr"])
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
+                    print(f"{data} {loss} {variant} seed {seed} lr {lr}", flush=True)
+                    track = train_tracked(data, seed, model_kw, steps=args.steps, batch_size=recipe["fit"]["batch_size"],
+                                          lr=lr, decay=0, loss=loss)
+                    last = track[-1]
+                    modes, hq = last["ema"] if "ema" in last else last["raw"]
+                    runs.append({"data": data, "loss": loss, "variant": variant, "seed": seed, "lr": lr,
+                                 "generator_steps": args.steps, "modes_covered": modes, "high_quality_fraction": hq,
+                                 "cpu_s": last["cpu_s"]})
+                    write_json(args.out, {"config": {"job": "table", "steps": args.steps, "seeds": args.seeds,
+                                                     "batch_size": recipe["fit"]["batch_size"],
+                                                     "nets": {k: recipe["model"][k] for k in ("latent_dim", "hidden", "activation")},
+                                                     "gamma": recipe["model"].get("gamma"), "variants": VARIANTS,
+                                                     "lr": {l: PAPER_LR.get(l, recipe["fit"]["lr"]) for l in args.losses},
+                                                     "lr_schedule": "constant", "scored": "the EMA generator where EMA is on",
+                                                     "command": "python benchmarks/gan_modes.py " + " ".join(sys.argv[1:])},
+                                          "runs": runs, "summary": summarise(runs, ("data", "loss", "variant"))})
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("job", choices=["track", "defaults", "table"])
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"])
-    p.add_argument("--losses", nargs="+", default=["ns-gan", "wgan-gp", "gan-dp"])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--latent-dim", type=int, default=16)
-    p.add_argument("--default-lr", type=float, default=1e-3)
-    p.add_argument("--lr", nargs="*", default=["wgan-gp=1e-4"], help="per-loss learning rates, NAME=LR")
-    # losses may carry keywords: gan-dp:gamma=0.1
-    p.add_argument("--out", default="gan_modes_out")
+    p.add_argument("--steps", type=int, default=3000, help="generator steps (track, table)")
+    p.add_argument("--every", type=int, default=2500, help="score every this many steps (track)")
+    p.add_argument("--set", nargs="*", help="recipe overrides KEY=VALUE (track); decay=N: cosine decay steps")
+    p.add_argument("--losses", nargs="+", default=sorted(ADVERSARIAL_LOSSES))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--via", choices=["cli", "fit"], default="cli", help="defaults: the CLI command or fit")
+    p.add_argument("--out", help="JSON file to write")
     args = p.parse_args(argv)
-    args.lr = {k: float(v) for k, v in (item.split("=") for item in args.lr)}
     torch.set_num_threads(1)
-    runs, first = [], {}
-    for data in args.data:
-        for loss in args.losses:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                result, samples = run_one(data, loss, seed, args)
-                runs.append(result)
-                first.setdefault((data, loss), samples)
-                print(f"{data:7s} {loss:8s} seed {seed}: modes {result['modes_covered']:2d}  "
-                      f"hq {100 * result['high_quality_fraction']:5.1f}%  {result['seconds']:.0f}s", flush=True)
-                write_json(f"{args.out}/gan_modes.json", {"config": {k: v for k, v in vars(args).items()},
-                                                          "runs": runs, "summary": summarise(runs)})
-    for row in summarise(runs):
-        print(f"{row['data']:7s} {row['loss']:8s} modes {row['modes_mean']:.1f} ± {row['modes_sd']:.1f}  "
-              f"hq {row['hq_percent_mean']:.1f} ± {row['hq_percent_sd']:.1f}%")
-    fig, axes = plt.subplots(len(args.data), len(args.losses), figsize=(3 * len(args.losses), 3 * len(args.data)),
-                             squeeze=False)
-    for i, data in enumerate(args.data):
-        centers, _ = toy_modes(data)
-        for j, loss in enumerate(args.losses):
-            ax, s = axes[i][j], first[(data, loss)]
-            ax.scatter(s[:, 0], s[:, 1], s=1, alpha=0.4)
-            ax.scatter(centers[:, 0], centers[:, 1], s=12, c="red", marker="x")
-            ax.set_title(f"{data} {loss} (seed 0)", fontsize=9)
-            lim = centers.abs().max().item() + 1.5
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(-lim, lim)
-    save_figure(fig, f"{args.out}/gan_modes.png")
+    {"track": job_track, "defaults": job_defaults, "table": job_table}[args.job](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""Per-data-set GAN defaults: the nets, stabilisers and training budget ``pyprogen train gan`` uses
+when no tuning flag is given. Chosen from the sweeps in ``benchmarks/gan_modes.py`` and
+``benchmarks/gan_mnist.py`` (results in ``docs/results/gan_*.json``).
+
+A recipe has two parts: ``model`` (keyword arguments of :class:`~pyprogen.models.GAN`, what
+``build("gan", shape, **model)`` takes) and ``fit`` (``epochs``, ``batch_size``, ``lr``,
+``lr_schedule`` of :func:`pyprogen.train.fit`). Flags the user gives win over both.
+
+For data without a recipe (a user's ``.npy`` file, a 1-D target) the model part is only the R1
+weight from the data's scale, :func:`pyprogen.infer.gamma_rule.default_gamma`, and the fit part
+is empty (the CLI's own defaults).
+"""
+from ..infer.gamma_rule import default_gamma
+
+#: ring8 / grid25: the small-deep MLPs of the pyro-notes recipe (G 16→64×4→2, D 2→64×4→1,
+#: LeakyReLU(0.2)), non-saturating loss + R1 (the GAN's default loss, gan-dp), generator EMA.
+_TOY_NETS = {"latent_dim": 16, "hidden": (64, 64, 64, 64), "activation": "leaky_relu"}
+
+RECIPES = {
+    "ring8": {"model": {**_TOY_NETS, "ema": 0.999, "gamma": 1.0},
+              "fit": {"epochs": 1300, "batch_size": 512, "lr": 1e-3, "lr_schedule": "cosine"}},
+    "grid25": {"model": {**_TOY_NETS, "ema": 0.999, "gamma": 1.0},
+               "fit": {"epochs": 1300, "batch_size": 512, "lr": 1e-3, "lr_schedule": "cosine"}},
+    "mnist": {"model": {"latent_dim": 64, "width": 32, "ema": 0.999, "gamma": 1.0},
+              "fit": {"epochs": 60, "batch_size": 64, "lr": 2e-4}},
+}
+
+
+def recipe_name(data):
+    """The recipe key of a data set: its registry name (``"mnist (shipped subset)"`` -> ``"mnist"``)."""
+    name = getattr(data, "name", data)
+    return name.split(" ")[0] if isinstance(name, str) and name else None
+
+
+def gan_recipe(data, x=None):
+    """``{"model": {...}, "fit": {...}}`` for data set ``data`` (a name or an ArrayDataset).
+
+    Without a recipe: ``{"model": {"gamma": default_gamma(x)}, "fit": {}}`` when training data
+    ``x`` (or a data set with ``.x``) are given, else both empty."""
+    key = recipe_name(data)
+    if key in RECIPES:
+        r = RECIPES[key]
+        return {"model": dict(r["model"]), "fit": dict(r["fit"])}
+    x = getattr(data, "x", None) if x is None else x
+    return {"model": {} if x is None else {"gamma": default_gamma(x)}, "fit": {}}
+
+
+def gan_model_defaults(train):
+    """The model keywords for ``build("gan", ...)`` on training set ``train`` (for the CLI's
+    per-family data defaults; flags given on the command line must be applied after these)."""
+    return gan_recipe(train)["model"]
