@@ -5,8 +5,8 @@ Same contract as :class:`~pyprogen.models.pixelcnn.PixelCNN` and the Row LSTM
 :class:`~pyprogen.models.pixelrnn.PixelRNN`: site ``"x"`` in ``plate("data")``, ``latent_dim = 0``, an
 empty guide (Trace_ELBO's loss is −log p(x)), Bernoulli or 256-way outputs. The cached sampler carries
 the left-to-right LSTM state pixel by pixel and runs the right-to-left LSTM once per completed row
-(:class:`~pyprogen.nn.diagonal_lstm.DiagonalBiLSTMNet`). The paper's MNIST result (7 layers, h = 16,
-dynamically binarised MNIST) is 79.20 nats (Table 4).
+(:class:`~pyprogen.nn.diagonal_lstm.DiagonalBiLSTMNet`). The paper's binarized-MNIST result (7 layers, h = 16)
+is 79.20 nats (Table 4).
 """
 from ..nn.diagonal_lstm import DiagonalBiLSTMNet
 from .pixelcnn import AutoregressiveModel

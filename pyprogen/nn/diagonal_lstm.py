@@ -17,6 +17,12 @@ left-to-right output, so that pixel (i, j) only sees rows < i through it and the
 (sec. 3.2). Layers are residual: a 1x1 (mask B) convolution maps the summed states back to the stream.
 The network is a 7x7 mask-A convolution, ``depth`` Diagonal BiLSTM layers and a 1x1 output head.
 
+Receptive field (checked by autograd in the tests): pixel (i, j) sees every earlier pixel except one, the
+last pixel of the row above, (i−1, W−1), when j < W − 1 − first_kernel // 2. No stream holds that pixel's
+value along row i − 1 (the mask-A layer keeps a pixel out of its own position), so only the first
+convolution (reach first_kernel // 2 columns) and the right-to-left LSTM of row i carry it, and the
+latter is read from row i + 1 on. This follows from the construction as the paper describes it.
+
 The position form (``begin``/``step``/``end_row``) serves the cached sampler: the left-to-right state at
 (i, j) is computed from the cached states at (i−1, j) and (i, j−1) when pixel (i, j) is visited; the
 right-to-left states of row i are computed once row i is complete (``end_row``), right to left, and
