@@ -69,9 +69,11 @@ def _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every
 def _restore(out, resume, model, step, fit_args, logger):
     """``(history, position)`` from ``out/checkpoint.pt`` when resuming (asked for, or a restarted
     torchrun worker of the same elastic run, see preemption.py); a fresh start otherwise."""
+    # restarted: on any rank (an agent on a replacement node counts from 0), so that every rank decides alike
+    restarted = distributed.all_reduce_mean({"r": float(preemption.restart_count() > 0)})["r"] > 0
     state = load_checkpoint(out) if out is not None and os.path.isfile(checkpoint_path(out)) and (
-        resume or preemption.restart_count() > 0) else None
-    if state is None or not (resume or preemption.elastic_resume(state)):
+        resume or restarted) else None
+    if state is None or not (resume or preemption.elastic_resume(state, restarted)):
         return History(), Position()
     for key in RESUME_KEYS:
         if state["fit"][key] != fit_args[key]:

@@ -84,8 +84,11 @@ def restart_count():
         return 0
 
 
-def elastic_resume(state):
-    """True when this worker was restarted by torchrun and ``state`` (the run's checkpoint, or None)
-    was written by an earlier attempt of the same elastic run."""
-    return (state is not None and restart_count() > 0 and elastic_run_id() is not None
+def elastic_resume(state, restarted=None):
+    """True when the worker group was restarted by torchrun (``restarted``; default: this worker's
+    ``TORCHELASTIC_RESTART_COUNT > 0``) and ``state`` (the run's checkpoint, or None) was written by
+    an earlier attempt of the same elastic run (``TORCHELASTIC_RUN_ID``: ``--rdzv-id``, or a fresh
+    id per ``torchrun --standalone``)."""
+    restarted = restart_count() > 0 if restarted is None else restarted
+    return (state is not None and restarted and elastic_run_id() is not None
             and state.get("elastic_run_id") == elastic_run_id())
