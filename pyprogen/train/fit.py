@@ -14,6 +14,7 @@ import torch
 
 from ..data.arrays import ArrayDataset, as_tensor
 from ..errors import PyprogenError
+from ..infer.kl_warmup import with_kl_options
 from ..infer.step import make_step
 from ..seeding import set_rng_state, set_seed
 from . import distributed, preemption
@@ -23,6 +24,7 @@ from .history import History
 from .lock import RunLock
 from .loop import Position, epoch_batches, evaluate_loss, run_epochs  # noqa: F401  (evaluate_loss re-exported)
 from .losses import resolve_loss
+from .schedules import attach
 from .source import check_rows, make_source
 
 RESUME_KEYS = ("batch_size", "lr", "seed")
@@ -87,7 +89,8 @@ def _restore(out, resume, model, step, fit_args, logger):
 
 
 def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=None, resume=False,
-        progress=True, test_data=None, grad_clip=None, checkpoint_every=None, logger=None):
+        progress=True, test_data=None, grad_clip=None, checkpoint_every=None, logger=None, kl_warmup=None,
+        free_bits=None, lr_schedule=None):
     """Train ``model`` on ``data`` and return its :class:`History` (one entry per epoch).
 
     :param model: a PyroModule with ``model(x)``/``guide(x)`` (a pyprogen model or the user's own).
@@ -105,13 +108,15 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
         always stop training with :class:`TrainingDiverged` before the update).
     :param checkpoint_every: also checkpoint every this many steps (bounds what a hard kill loses).
     :param logger: a logger (logger.py), e.g. :class:`~pyprogen.train.tensorboard_logger.TensorBoardLogger`.
+    :param kl_warmup: KL weight min(1, t / kl_warmup) at update t (infer/kl_warmup.py); ``free_bits``: λ nats
+        per latent dimension (infer/free_bits.py); ``lr_schedule``: ``"cosine"``, ``"step"``, ... (schedules.py).
     """
     _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every)
     check_model(model)
     device = device_of(model)
     source = make_source(model, data, device, as_training_tensor)
     x_test = None if test_data is None else as_training_tensor(model, test_data, "test_data").to(device)
-    loss = resolve_loss(loss, model)
+    loss = with_kl_options(resolve_loss(loss, model), kl_warmup=kl_warmup, free_bits=free_bits)
     step = make_step(model, loss, lr)  # refuses a loss that cannot train this model, before any work
     # PyroModule models keep their parameters in the module; the global param store only caches them
     # by name, and a stale entry from an earlier model of the same architecture would capture the
@@ -121,6 +126,8 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     step.initialise(source.rows(epoch_batches(len(source), batch_size, seed, 0)[0]))
     distributed.synchronise(step)  # gradient all-reduce over ranks; no-op in one process
     guard_step(step, grad_clip)
+    attach(step, loss, lr_schedule=lr_schedule, epochs=epochs,
+           steps_per_epoch=len(epoch_batches(len(source), batch_size, seed, 0)))  # before a resume loads state
     fit_args = {"batch_size": batch_size, "lr": float(lr), "seed": int(seed), "loss": type(loss).__name__}
     history, position = _restore(out, resume, model, step, fit_args, logger)
 
