@@ -60,10 +60,15 @@ class RunLock:
             if _same_file(f, path):
                 break
             f.close()  # locked a lock file its holder removed in the meantime: take the new one
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
+        try:  # the holder's pid, for the message a second run prints
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        except OSError as exc:  # a full disk (ENOSPC) or a read-only file system under the lock
+            f.close()
+            raise PyprogenError(f"out: cannot write the lock file in {self.out!r} "
+                                f"({exc.strerror or exc})") from None
         _HELD[key] = [f, 1, os.getpid(), created]
         self.key = key
         _remove_stale_temp_files(self.out)

@@ -153,3 +153,25 @@ def test_a_directory_the_lock_created_goes_away_if_nothing_was_written(tmp_path,
     assert sorted(os.listdir(tmp_path / "kept")) == [".lock", "checkpoint.pt"]
     assert main(["train", "nonsense", "--data", "ring8", "--out", str(tmp_path / "bad" / "runs" / "latest")]) == 2
     assert sorted(os.listdir(tmp_path)) == ["kept"]  # every directory it made is gone
+
+
+def test_a_full_disk_under_the_lock_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    import pyprogen.train.lock as lock_module
+
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    monkeypatch.setattr(lock_module, "open", lambda *a, **k: FullDisk(real_open(*a, **k)), raising=False)
+    with pytest.raises(PyprogenError, match=r"^out: cannot write the lock file in .*No space left on device\)$"):
+        RunLock(str(tmp_path / "run")).acquire()
