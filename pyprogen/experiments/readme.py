@@ -87,7 +87,8 @@ def stale_blocks(text, root="."):
 
 
 def main(argv=None):
-    from . import readme_tables  # noqa: F401  (the renderers register themselves)
+    # run as ``python -m``, this file is ``__main__``: use the package's module, where the renderers register
+    from pyprogen.experiments import readme, readme_tables  # noqa: F401
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("readme", nargs="?", default="README.md")
@@ -101,9 +102,9 @@ def main(argv=None):
     if args.write:
         from ..io import write_text
 
-        write_text(args.readme, rewrite(text, root))
+        write_text(args.readme, readme.rewrite(text, root))
         return 0
-    stale = stale_blocks(text, root)
+    stale = readme.stale_blocks(text, root)
     if stale:
         print(f"stale README blocks: {', '.join(stale)}", file=sys.stderr)
         return 1
