@@ -40,10 +40,10 @@ def load_dataset(name, split="train", data_dir=None):
         raise PyprogenError(f"data_dir: no such directory {data_dir!r}")
     if name in DATASETS:
         return DATASETS[name](split, data_dir)
-    if os.path.isdir(name):  # a folder of PNG/JPEG images
-        return image_folder.load_image_folder(name, split)
     if name.endswith((".npy", ".npz")):
         return load_array_file(name, split)
+    if os.path.isdir(name):  # a folder of PNG/JPEG images
+        return image_folder.load_image_folder(name, split)
     if "(" in name:
         return _target(name, split)
     raise PyprogenError(f"data: unknown data set {name!r}; expected one of {', '.join(sorted(DATASETS))}, "
