@@ -23,7 +23,7 @@ import torch
 from pyro import poutine
 from pyro.distributions.transforms import biject_to
 from pyro.infer import Trace_ELBO
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import PyprogenError
 from ..infer.importance import guess_max_plate_nesting, sample_sites
@@ -74,7 +74,7 @@ def fit_local_guide(model, x, init_draws, *, steps=500, lr=1e-2, num_particles=8
     elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=True,
                       max_plate_nesting=guess_max_plate_nesting(model, local, (x,), {}))
     blocked = poutine.block(model, hide_types=["param"])
-    for _ in tqdm(range(steps), desc="per-point guide", disable=not progress, leave=False):
+    for _ in progress_bar(range(steps), desc="per-point guide", disable=not progress, leave=False):
         optim.zero_grad()
         loss = elbo.differentiable_loss(blocked, local, x)
         loss.backward()

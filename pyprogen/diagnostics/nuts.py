@@ -11,6 +11,7 @@ the initial strategy, so the result is a deterministic function of ``seed``. The
 divergences ArviZ reads from Pyro.
 """
 import contextlib
+import sys
 import warnings
 
 import numpy as np
@@ -20,6 +21,7 @@ from pyro.infer.mcmc import MCMC, NUTS
 
 from ..errors import expect
 from ..infer.importance import sample_sites
+from ..progress import is_terminal
 from ..seeding import seeded
 from .arviz_adapter import concat_chains, from_mcmc
 from .psis import points
@@ -120,7 +122,7 @@ def nuts_posterior(model, x, *, num_samples=500, warmup_steps=500, num_chains=2,
                     stats.append(kernel.record)
 
             mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup_steps, num_chains=1,
-                        hook_fn=hook, disable_progbar=not progress)
+                        hook_fn=hook, disable_progbar=not (progress and is_terminal(sys.stderr)))
             with warnings.catch_warnings():  # torch.jit.trace's deprecation notice, when jit_compile
                 warnings.simplefilter("ignore", DeprecationWarning)
                 mcmc.run(x)

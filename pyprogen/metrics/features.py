@@ -25,7 +25,7 @@ import os
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import PyprogenError, expect
 from ..io import load_torch, save_torch
@@ -140,7 +140,7 @@ def _train(net, x, y, *, epochs, seed, batch_size=128, lr=1e-3, progress=False):
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * math.ceil(len(x) / batch_size)
     net.train()
-    with tqdm(total=steps, desc="feature classifier", disable=not progress, mininterval=0.5) as bar:
+    with progress_bar(total=steps, desc="feature classifier", disable=not progress, mininterval=0.5) as bar:
         for _ in range(epochs):
             perm = torch.randperm(len(x), generator=gen)
             for i in range(0, len(x), batch_size):

@@ -12,7 +12,7 @@ recorded. ``x`` is converted by :func:`pyprogen.data.arrays.as_tensor` (float32,
 import math
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..data.arrays import as_tensor
 from ..infer.importance import guess_max_plate_nesting, log_mean_weight, log_weights, positive_int
@@ -39,7 +39,7 @@ def log_likelihood(model, guide, x, *, num_particles=1000, chunk_size=100, batch
     batches = range(0, x.shape[0], batch_size)
     return torch.cat([log_mean_weight(model, guide, x[s:s + batch_size], num_particles=num_particles,
                                       chunk_size=chunk_size, plate_name=plate_name, max_plate_nesting=nesting)
-                      for s in tqdm(batches, desc="log p(x)", disable=not progress)])
+                      for s in progress_bar(batches, desc="log p(x)", disable=not progress)])
 
 
 @torch.no_grad()

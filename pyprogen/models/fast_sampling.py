@@ -14,7 +14,7 @@ the same images (up to float rounding in the logits, which the tests show does n
 import math
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import PyprogenError
 
@@ -78,7 +78,7 @@ def naive_sample(net, likelihood, noise, *, progress=False):
     k = likelihood.params_per_value
     values = torch.zeros(n, channels, height, width, dtype=torch.long, device=noise.device)
     x = torch.zeros(n, channels, height, width, dtype=noise.dtype, device=noise.device)
-    for i in tqdm(range(height), disable=not progress, desc="naive sampling"):
+    for i in progress_bar(range(height), disable=not progress, desc="naive sampling"):
         for j in range(width):
             for c in range(channels):
                 params = net(x)[:, :, i, j]
@@ -97,7 +97,7 @@ def cached_sample(net, likelihood, noise, *, progress=False):
     values = torch.zeros(n, channels, height, width, dtype=torch.long, device=noise.device)
     cache = net.begin(n, height, width, noise)
     image = cache["image"]
-    for i in tqdm(range(height), disable=not progress, desc="cached sampling"):
+    for i in progress_bar(range(height), disable=not progress, desc="cached sampling"):
         for j in range(width):
             pixel = image.at(i, j)
             for c in range(channels):
