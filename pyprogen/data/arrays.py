@@ -73,11 +73,20 @@ def as_tensor(data, argument="data", scale_uint8=True, *, column=True, device="c
         x = x.to(device)
     if x[0].numel() == 0:
         raise PyprogenError(f"{argument}: expected at least one value per data point, got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
+    if not _all_finite(x):
         raise PyprogenError(f"{argument}: contains NaN or inf values (or numbers beyond float32's range, ~3.4e38)")
     if scale_uint8 and is_uint8:
         x = x / 255.0 if x.max() > 1 else x
     return x
+
+
+def _all_finite(x):
+    """No NaN/inf: min and max are finite (NaN propagates through both). One fused pass, ~30× cheaper than
+    ``torch.isfinite(x).all()`` on 39 M values (benchmarks/fit_overhead.py --breakdown)."""
+    if not x.is_floating_point():
+        return True
+    lo, hi = torch.aminmax(x)
+    return bool(torch.isfinite(lo) & torch.isfinite(hi))
 
 
 def check_images(x, argument="data"):
