@@ -243,6 +243,14 @@ def train_arguments(args):
     return argparse.Namespace(**values)
 
 
+def run_flags(args):
+    """``{flag name: value}`` of every ``train`` flag, for the run's config.toml (not --out/--resume/--config)."""
+    from .config import config_actions
+
+    actions = config_actions(_subparser(build_parser(), "train"), skip=("help", "config", "out", "resume"))
+    return {key: getattr(args, action.dest) for key, action in actions.items()}
+
+
 def _subparser(parser, name):
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
 
@@ -264,7 +272,8 @@ def cmd_train(args):
                        likelihood=args.likelihood, net=args.net, seed=args.seed, out=args.out,
                        resume=args.resume, device=args.device, num_particles=args.num_particles,
                        progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size,
-                       checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard)
+                       checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard,
+                       flags=run_flags(args))
     if not is_main_process():
         return None
     print(format_result(result))

@@ -103,12 +103,15 @@ def modes_for(data_name):
 def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=128, lr=1e-3, latent_dim=None,
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
               num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
-              checkpoint_every=None, tensorboard=False):
+              checkpoint_every=None, tensorboard=False, flags=None):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
     ``image_size``, ...) take the run's values; any given one that differs from the run's
     ``config.toml`` (see :data:`RESUME_KEYS`), or other training data, is refused in one line.
+
+    :param flags: ``{flag name: value}`` of every ``pyprogen train`` flag (the CLI passes them), written
+        to ``config.toml`` with the values resolved here; without it the arguments above are written.
     """
     device_name = device
     device = resolve_device(device)
@@ -146,13 +149,14 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
         config = None
         if distributed.is_main_process():
             kwargs = model.config.get("kwargs", {})
-            config = {"model": model_name, "data": data, "data-dir": data_dir, "image-size": image_size,
-                      "loss": loss if isinstance(loss, str) else None,
-                      "epochs": epochs, "batch-size": batch_size, "lr": float(lr), "grad-clip": grad_clip,
-                      "latent-dim": kwargs.get("latent_dim"), "beta": kwargs.get("beta"),
-                      "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"), "seed": seed,
-                      "device": device_name, "nproc": distributed.world_size(), "num-particles": num_particles,
-                      "no-progress": not progress, **fingerprint}
+            config = dict(flags) if flags is not None else {  # the CLI's flags: a new flag is recorded by itself
+                "data-dir": data_dir, "epochs": epochs, "batch-size": batch_size, "seed": seed,
+                "device": device_name, "num-particles": num_particles, "no-progress": not progress}
+            config.update({"model": model_name, "data": data, "image-size": image_size,  # as resolved here
+                           "loss": loss if isinstance(loss, str) else None, "lr": float(lr), "grad-clip": grad_clip,
+                           "latent-dim": kwargs.get("latent_dim"), "beta": kwargs.get("beta"),
+                           "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"),
+                           "nproc": distributed.world_size(), **fingerprint})
             config = {k: v for k, v in config.items() if _plain(v)}
         with _run_config(out, config, header=f"pyprogen train: {model_name} on {data}. Train it again with\n"
                                              "  pyprogen train --config THIS_FILE --out NEW_DIR"):
