@@ -20,8 +20,10 @@ import torch  # noqa: E402
 from ..data.targets import log_density, target_mean_std  # noqa: E402
 from ..io import save_figure, write_json, write_text  # noqa: E402
 from ..metrics import divergences as dv  # noqa: E402
+from ..seeding import seeded  # noqa: E402
 
 STATS = ("hist_kl", "kde_kl", "w1")
+DRIFT_CLOSE, DRIFT_AWAY = 0.1, 0.2  # the drift rule's thresholds on e(t) (see drift)
 
 
 class ReferenceSet:
@@ -30,8 +32,7 @@ class ReferenceSet:
     def __init__(self, dist, cfg, seed):
         self.cfg = cfg
         self.range = dv.quantile_range(dist, seed=seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             ref, other = dist.sample((2, cfg["draws"], cfg["draw_size"])).to(torch.float64)
         self.p_hist = dv.bin_probabilities_rows(ref, *self.range, cfg["bins"])
         self.p_kde = dv.kde_masses_rows(ref, *self.range, cfg["kde_grid"], dv.bandwidth_rows(ref))
@@ -70,9 +71,10 @@ def drift(means, stds, mu, sigma, close, away):
 
 
 def finish_run(stack, i, reference, dist, samples, key="grid"):
-    """The ``stability.json`` entry of network ``i`` of ``stack`` (keeps its first draw in ``samples``)."""
-    from .stability import DRIFT_AWAY, DRIFT_CLOSE
+    """The ``stability.json`` entry of run ``i`` of ``stack`` (keeps its first draw in ``samples``).
 
+    ``stack`` is any object with ``runs``, ``epoch``, ``trajectory`` and ``final_samples(i)``
+    (a :class:`pyprogen.experiments.stacked_runs.RunStack`)."""
     run = stack.runs[i]
     x = stack.final_samples(i).to(torch.float64)
     mu, sigma = target_mean_std(dist)

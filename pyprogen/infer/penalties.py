@@ -17,8 +17,16 @@ averaged over the batch dimension and *summed* over any leading network dimensio
 Critic output convention: raw scores/logits of shape ``(..., batch)`` or ``(..., batch, 1)``
 (a trailing singleton is dropped by :func:`critic_scores`; a critic that returns ``(..., batch)``
 should therefore not be called with ``batch == 1`` on a stack of networks).
+
+The interpolation ε is drawn with ``torch.rand`` (the global RNG) unless a block runs under
+:func:`interpolation_noise`, which hands the draw to a function of the caller's — e.g. one
+``torch.Generator`` per network of a stack, so a stacked run draws the ε it draws alone.
 """
+import contextlib
+
 import torch
+
+_NOISE = []  # the active ε samplers of interpolation_noise blocks, innermost last
 
 
 def critic_scores(critic, x):
@@ -47,18 +55,34 @@ def input_gradient_norms(critic, x):
     return (input_gradient_sq_norms(critic, x) + 1e-12).sqrt()
 
 
+@contextlib.contextmanager
+def interpolation_noise(sample):
+    """Within the block, :func:`interpolates` draws ε as ``sample(shape, dtype, device)`` (a tensor of
+    U(0, 1) values of that shape) instead of ``torch.rand``; blocks nest (the innermost wins)."""
+    _NOISE.append(sample)
+    try:
+        yield
+    finally:
+        _NOISE.pop()
+
+
 def interpolates(critic, real, fake, batch_ndim=None):
     """x̂ = εx + (1−ε)x̃ with one ε ~ U(0, 1) per sample (per network and batch element).
 
     ``batch_ndim`` is the number of leading (network + batch) dimensions, i.e. the rank of the
     critic's scores; when ``None`` it is read from one gradient-free critic pass on ``real``.
+    ε has shape ``real.shape[:batch_ndim]`` (then singleton data dims) and comes from ``torch.rand``
+    or, inside :func:`interpolation_noise`, from its sampler.
     """
     real, fake = real.detach(), fake.detach()
     if batch_ndim is None:
         with torch.no_grad():
             batch_ndim = critic_scores(critic, real).dim()
     shape = real.shape[:batch_ndim] + (1,) * (real.dim() - batch_ndim)
-    eps = torch.rand(shape, dtype=real.dtype, device=real.device)
+    if _NOISE:
+        eps = _NOISE[-1](shape, real.dtype, real.device)
+    else:
+        eps = torch.rand(shape, dtype=real.dtype, device=real.device)
     return eps * real + (1 - eps) * fake
 
 

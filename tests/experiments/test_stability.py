@@ -1,18 +1,19 @@
-"""The stability study: batched == separate runs, a hand-written PyTorch reference run, the end-to-end quick study."""
+"""The stability study: no import cycle or private training loop, the drift rule, the end-to-end quick study
+(stacked == alone for every loss and the hand-written reference runs: tests/experiments/test_stacked_runs.py)."""
+import inspect
 import json
 import math
+import subprocess
+import sys
 import time
 
 import pytest
 import torch
 
-from pyprogen.data.targets import parse_target
 from pyprogen.errors import PyprogenError
-from pyprogen.experiments.stability import (ACTIVATION, EVAL_OFFSET, RunStack, run_study, stability_table,
-                                            study_config, training_data)
+from pyprogen.experiments import stability, stacked_runs
+from pyprogen.experiments.stability import run_study, stability_table, study_config
 from pyprogen.experiments.stability_report import drift
-from pyprogen.infer import adversarial_loss
-from pyprogen.nn import mlp
 
 
 @pytest.fixture(autouse=True)
@@ -20,61 +21,15 @@ def _one_thread():
     torch.set_num_threads(1)  # tiny networks: one thread is faster than two on a shared 2-core machine
 
 
-@pytest.fixture(scope="module")
-def setup():
-    cfg = study_config(quick=True)
-    dists = {t: parse_target(t) for t in cfg["targets"]}
-    return cfg, dists
-
-
-def test_batched_seeds_equal_separate_runs(setup):
-    """S runs (2 losses x 2 lrs x 2 seeds) in one stack == each run trained alone."""
-    cfg, dists = setup
-    losses = {m: adversarial_loss(m) for m in ("gan", "gan-dp")}
-    runs = [dict(target="Beta(2, 5)", method=m, lr=lr, seed=s) for m in losses for lr in (1e-4, 1e-3) for s in range(2)]
-    stack = RunStack(runs, losses, dists, cfg)
-    stack.train(2)
-    for i, run in enumerate(runs):
-        alone = RunStack([run], {run["method"]: losses[run["method"]]}, dists, cfg)
-        alone.train(2)
-        for key in ("mean", "std"):
-            batched = torch.stack(stack.trajectory[key])[:, i]
-            single = torch.stack(alone.trajectory[key])[:, 0]
-            assert torch.allclose(batched, single, rtol=1e-5, atol=1e-5), (run, key)
-
-
-def test_one_run_equals_a_hand_written_pytorch_loop(setup):
-    """The stack's per-network lr (an lr = 1 optimiser step scaled by lr) equals plain Adam at that lr."""
-    cfg, dists = setup
-    run = dict(target=cfg["targets"][1], method="gan-dp", lr=1e-3, seed=3)
-    loss = adversarial_loss("gan-dp")
-    stack = RunStack([run], {"gan-dp": loss}, dists, cfg)
-    stack.train(1)
-
-    torch.manual_seed(3)
-    G = mlp([cfg["latent_dim"], *cfg["hidden"], 1], ACTIVATION)
-    Dn = mlp([1, *cfg["hidden"], 1], ACTIVATION)
-    g_opt = loss.make_generator_optimizer(G.parameters(), 1e-3)
-    d_opt = loss.make_critic_optimizer(Dn.parameters(), 1e-3)
-    data = training_data(dists[run["target"]], 3, cfg["train_size"])
-    rng = torch.Generator().manual_seed(3)
-    b, k = cfg["batch_size"], cfg["latent_dim"]
-    for _ in range(cfg["steps_per_epoch"]):
-        real = data[torch.randint(len(data), (b,), generator=rng)].unsqueeze(-1)
-        fake = G(torch.randn(b, k, generator=rng)).detach()
-        d_opt.zero_grad()
-        loss.critic_loss(Dn, real, fake)[0].backward()
-        d_opt.step()
-        g_opt.zero_grad()
-        loss.generator_loss(Dn, G(torch.randn(b, k, generator=rng))).backward()
-        g_opt.step()
-    with torch.no_grad():
-        z = torch.randn(cfg["trajectory_samples"], k, generator=torch.Generator().manual_seed(3 + EVAL_OFFSET))
-        x = G(z)[:, 0]
-    assert float(stack.trajectory["mean"][-1][0]) == pytest.approx(float(x.mean()), abs=1e-4)
-    assert float(stack.trajectory["std"][-1][0]) == pytest.approx(float(x.std()), abs=1e-4)
-    assert float(stack.G.layers[0].weight[0, 0, 0].detach()) == pytest.approx(float(G[0].weight[0, 0].detach()),
-                                                                               abs=1e-5)
+def test_no_import_cycle_and_no_private_training_loop():
+    """stability_report does not import stability; the study trains through AdversarialSVI (no loop of its own)."""
+    code = ("import sys, pyprogen.experiments.stability_report; "
+            "print('pyprogen.experiments.stability' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    for module in (stability, stacked_runs):
+        source = inspect.getsource(module)
+        assert "backward(" not in source and "zero_grad(" not in source and "torch.optim" not in source
 
 
 def test_drift_rule():
@@ -116,6 +71,7 @@ def test_quick_study_end_to_end(tmp_path):
         png = (tmp_path / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert len(saved["figures"]) == 3 + 2
+    assert set(saved["timing_seconds"]) == {"gan", "wgan-gp", "gan-dp", "long wgan-gp", "total"}
     print(f"quick study: {seconds:.1f} s wall, {cpu:.1f} s CPU")
 
 

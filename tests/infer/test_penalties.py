@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from pyprogen.infer.penalties import (batch_mean, critic_scores, gradient_penalty, interpolates, lipschitz_penalty,
-                                      r1_penalty, r2_penalty)
+from pyprogen.infer.penalties import (batch_mean, critic_scores, gradient_penalty, interpolates,
+                                      interpolation_noise, lipschitz_penalty, r1_penalty, r2_penalty)
 
 
 def linear_critic(weight):
@@ -96,6 +96,30 @@ def test_interpolates_draw_one_epsilon_per_sample_on_the_segment():
     assert torch.all(x.std(-1) == 0)
     assert x.min().item() >= 0 and x.max().item() <= 1
     assert x[..., 0].mean().item() == pytest.approx(0.5, abs=0.1)
+
+
+def test_interpolation_noise_supplies_epsilon_and_nests():
+    real, fake = torch.zeros(2, 5, 3), torch.ones(2, 5, 3)
+    critic = lambda v: v.sum(-1)  # noqa: E731
+    seen = []
+
+    def quarter(shape, dtype, device):
+        seen.append((tuple(shape), dtype))
+        return torch.full(shape, 0.25, dtype=dtype, device=device)
+
+    state = torch.get_rng_state()
+    with interpolation_noise(quarter):
+        x = interpolates(critic, real, fake)
+        with interpolation_noise(lambda shape, dtype, device: torch.ones(shape, dtype=dtype)):
+            assert torch.equal(interpolates(critic, real, fake), real)  # ε = 1: the real point
+        assert torch.equal(interpolates(critic, real, fake), x)  # the outer sampler again
+    assert torch.equal(x, torch.full((2, 5, 3), 0.75))  # x̂ = ε·0 + (1 − ε)·1
+    assert seen[0] == ((2, 5, 1), torch.float32)  # one ε per network and sample
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG was not used
+    with interpolation_noise(lambda shape, dtype, device: torch.ones(shape, dtype=dtype)):
+        assert gradient_penalty(linear_critic(torch.tensor([2.0, 0.0, 0.0])), real[0], fake[0]).item() == \
+            pytest.approx(10.0)
+    assert not torch.equal(interpolates(critic, real, fake), interpolates(critic, real, fake))  # torch.rand again
 
 
 def test_scores_convention_and_batch_mean():
