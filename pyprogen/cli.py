@@ -132,8 +132,21 @@ def build_parser(explicit_only=False):
     add("--loss", help=f"estimator ({_names(reg['estimators'])}) or adversarial loss "
                        f"({_names(reg['adversarial losses'])})", shown="the model's own")
     add("--epochs", type=positive_int, default=10, help="passes over the training data")
-    add("--batch-size", type=positive_int, default=128, help="minibatch size (the global batch with --nproc)")
-    add("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    add("--batch-size", type=positive_int, help="minibatch size (the global batch with --nproc)",
+        shown="128, or the model's recipe on images (experiments/recipes.py; VAE family: 32)")
+    add("--lr", type=positive_float, help="Adam learning rate (the peak with --lr-schedule)",
+        shown="0.001, or the model's recipe")
+    add("--recipe", choices=["default", "burda"],
+        help="training recipe filling the flags not given (burda: Burda et al. 2016's 2x200-tanh VAE set-up)",
+        shown="default")
+    add("--kl-warmup", type=int_in(0, 10**9), metavar="STEPS",
+        help="KL weight min(1, t / STEPS) at update t (Bowman et al. 2016); 0 = off", shown="the model's recipe")
+    add("--free-bits", type=non_negative_float, metavar="LAMBDA",
+        help="free bits: each latent dimension's KL counts for at least LAMBDA nats (Kingma et al. 2016); 0 = off",
+        shown="the model's recipe")
+    add("--lr-schedule", metavar="NAME",
+        help="learning-rate schedule over the run: constant, cosine[:FINAL], step[:EVERY:GAMMA] or burda",
+        shown="the model's recipe, else constant")
     add("--grad-clip", type=positive_float, help="clip the global gradient norm to this value", shown="no clipping")
     add("--latent-dim", type=int_in(1, 4096), help="size of the latent code z", shown="the model's own")
     add("--beta", type=non_negative_float, help="KL weight of beta-vae / beta-tcvae", shown="the model's own")
@@ -177,12 +190,18 @@ def build_parser(explicit_only=False):
 
     p = sub.add_parser("compare", help="train several models on one data set, one table")
     add = adder(p)
-    add("--data", help=data_help, shown="the shipped MNIST subset")
+    add("--data", help=data_help, shown="binarized-mnist (shipped)")
     add("--data-dir", metavar="DIR", help=data_dir_help, shown=dirs_default)
+    add("--preset", choices=["quick", "paper", "mnist", "dsprites"],
+        help="budget and recipes: quick = minutes; paper = the long recipes (hours)", shown="quick")
+    add("--seeds", type=int_in(1, 100), help="seeds per model; the table shows mean ± sd", shown=3)
+    add("--publish", action="store_true",
+        help="also write docs/results/compare.json and docs/figures/compare_*.png (run from the repository root)",
+        shown="off")
     add("--models", type=comma_list, action=Accumulate, metavar="a,b,...",
         help=f"comma-separated models, repeatable (--models a,b --models c): {_names(reg['models'])}",
         shown="vae,beta-vae,beta-tcvae,wae-mmd,wae-gan,gan-dp,ns-gan,pixelcnn")
-    add("--epochs", type=positive_int, help="epochs per model", shown="the preset's")
+    add("--epochs", type=positive_int, help="epochs per model", shown="each family's recipe")
     add("--out", metavar="DIR", default="runs/compare", help="where compare.json and the figures go")
     add("--seed", type=seed_int, default=0, help="seed of every random number generator")
     add("--no-progress", action="store_true", help="no progress bars", shown="off")
@@ -263,7 +282,7 @@ def cmd_train(args):
     args = train_arguments(args)
     if (args.nproc > 1 or args.max_restarts) and not under_torchrun():
         resolve_device(args.device)  # fail here, not in every worker
-        if args.batch_size % args.nproc:
+        if args.batch_size is not None and args.batch_size % args.nproc:
             raise PyprogenError(f"batch-size: expected a multiple of --nproc {args.nproc} (the global batch "
                                 f"is split evenly), got {args.batch_size}")
         return relaunch(args.nproc, args.argv, max_restarts=args.max_restarts)
@@ -273,7 +292,8 @@ def cmd_train(args):
                        resume=args.resume, device=args.device, num_particles=args.num_particles,
                        progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size,
                        checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard,
-                       flags=run_flags(args))
+                       kl_warmup=args.kl_warmup, free_bits=args.free_bits, lr_schedule=args.lr_schedule,
+                       recipe=args.recipe, flags=run_flags(args))
     if not is_main_process():
         return None
     print(format_result(result))
@@ -306,9 +326,10 @@ def cmd_compare(args):
     from .experiments.compare import compare_table, run_compare
 
     result = run_compare(data=args.data, data_dir=args.data_dir, models=args.models, epochs=args.epochs,
-                         out=args.out, seed=args.seed, progress=not args.no_progress)
+                         out=args.out, seed=args.seed, progress=not args.no_progress, seeds=args.seeds,
+                         preset=args.preset, publish_to="." if args.publish else None)
     print(compare_table(result))
-    print(f"wrote {args.out}/compare.json and figures")
+    print(f"wrote {args.out}/compare.json and figures" + (" (and docs/results, docs/figures)" if args.publish else ""))
 
 
 def cmd_stability(args):

@@ -64,7 +64,7 @@ def test_config_file_fills_flags_and_the_command_line_wins(tmp_path, captured, c
     assert (call["model"], call["data"], call["epochs"], call["lr"], call["beta"], call["latent_dim"]) == \
         ("beta-vae", "ring8", 2, 0.01, 6.0, 3)
     assert isinstance(call["beta"], float) and call["progress"] is False and call["likelihood"] == "gaussian"
-    assert call["batch_size"] == 128 and call["seed"] == 0  # defaults where neither says
+    assert call["batch_size"] is None and call["seed"] == 0  # defaults where neither says (batch: train_run's recipe)
     # an explicit flag equal to its default still wins over the file
     captured.clear()
     assert cli.main(["train", "vae", "--config", cfg, "--lr", "0.001", "--out", str(tmp_path / "o")]) == 0
@@ -136,7 +136,8 @@ def test_run_config_reproduces_the_run_parameter_for_parameter(tmp_path, data_fi
     # every train flag is recorded, but --out/--resume/--config and those left unset (None: the default)
     actions = config_actions(cli._subparser(cli.build_parser(), "train"), skip=("help", "config", "out", "resume"))
     unset = {k for k, a in actions.items() if a.default is None} - {"model", "data", "latent-dim", "beta",
-                                                                    "grad-clip", "likelihood"}
+                                                                    "grad-clip", "likelihood", "batch-size", "lr",
+                                                                    "recipe"}  # resolved values are recorded
     assert set(config) == (set(actions) - unset) | {"data-shape", "data-sha256"}
     assert {"data-dir", "loss", "net", "image-size"} <= unset
     assert cli.main(["train", "--config", os.path.join(first, "config.toml"), "--out", second]) == 0

@@ -20,13 +20,14 @@ from ..errors import PyprogenError
 from ..io import write_bytes
 from ..metrics.evaluate import evaluate_model
 from ..models import MODELS, build
-from ..plotting import plot_history, plot_samples
+from ..plotting import plot_history, plot_samples, sample_label
 from ..seeding import set_seed
 from ..train import fit, load
 from ..train.checkpoint import checkpoint_path, write_metrics
 from ..train.fit import as_training_tensor
 from ..train import distributed
 from ..train.lock import RunLock
+from .recipes import evaluation_rows, train_defaults
 
 #: keyword arguments a family needs from the training data (registry, not a ladder)
 DATA_DEFAULTS = {"beta-tcvae": lambda train: {"dataset_size": len(train)}}
@@ -59,7 +60,7 @@ CONFIG = "config.toml"
 #: what a resume must share with the run (config.toml keys): everything that shapes the model or the
 #: run's randomness and updates; not epochs, progress, device, num-particles or where the data live
 RESUME_KEYS = ("model", "data", "image-size", "loss", "latent-dim", "beta", "likelihood", "net", "batch-size",
-               "lr", "grad-clip", "seed", "nproc")
+               "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe")
 #: the training data's shape and the sha256 of its float32 bytes, recorded in config.toml
 FINGERPRINT_KEYS = ("data-shape", "data-sha256")
 
@@ -100,15 +101,19 @@ def modes_for(data_name):
     return toy_modes(data_name) if data_name in TOY_SETS else None
 
 
-def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=128, lr=1e-3, latent_dim=None,
+def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=None, lr=None, latent_dim=None,
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
               num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
-              checkpoint_every=None, tensorboard=False, flags=None):
+              checkpoint_every=None, tensorboard=False, flags=None, kl_warmup=None, free_bits=None,
+              lr_schedule=None, recipe=None):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
     ``image_size``, ...) take the run's values; any given one that differs from the run's
     ``config.toml`` (see :data:`RESUME_KEYS`), or other training data, is refused in one line.
+
+    Arguments left ``None`` (``batch_size``, ``lr``, net sizes, ``kl_warmup``, ``free_bits``,
+    ``lr_schedule``) come from the model's ``recipe`` (experiments/recipes.py; ``"default"``) on images.
 
     :param flags: ``{flag name: value}`` of every ``pyprogen train`` flag (the CLI passes them), written
         to ``config.toml`` with the values resolved here; without it the arguments above are written.
@@ -123,15 +128,24 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
                  "loss": loss if isinstance(loss, str) else None,  # an estimator object is not compared
                  "latent-dim": latent_dim, "beta": beta, "likelihood": likelihood, "net": net,
                  "batch-size": batch_size, "lr": lr, "grad-clip": grad_clip, "seed": seed,
-                 "nproc": distributed.world_size()}
+                 "nproc": distributed.world_size(), "kl-warmup": kl_warmup, "free-bits": free_bits,
+                 "lr-schedule": lr_schedule, "recipe": recipe}
         previous = read_run_config(out) if resuming else None
         if previous is not None:
             check_resume(previous, given, RESUME_KEYS)
             loss = previous.get("loss") if loss is None else loss
             grad_clip = previous.get("grad-clip") if grad_clip is None else grad_clip
             image_size = previous.get("image-size") if image_size is None else image_size
+            batch_size, lr, recipe, kl_warmup, free_bits, lr_schedule = (previous.get(k) if v is None else v for k, v in (
+                ("batch-size", batch_size), ("lr", lr), ("recipe", recipe), ("kl-warmup", kl_warmup),
+                ("free-bits", free_bits), ("lr-schedule", lr_schedule)))  # absent: the run had none
         train = load_data(data, "train", data_dir, image_size)
         test = load_data(data, "test", data_dir, image_size)
+        recipe_kw, recipe_fit = train_defaults(model_name, train.data_shape, recipe or "default")
+        batch_size, lr = batch_size or recipe_fit["batch_size"], lr or recipe_fit["lr"]
+        if not resuming:  # a resumed run keeps its own options (read from its config.toml above)
+            kl_warmup, free_bits, lr_schedule = (v if v is not None else recipe_fit[k] for k, v in (
+                ("kl_warmup", kl_warmup), ("free_bits", free_bits), ("lr_schedule", lr_schedule)))
         fingerprint = data_fingerprint(train.x)
         if previous is not None:
             check_resume(previous, fingerprint, FINGERPRINT_KEYS)
@@ -140,7 +154,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
             if model.config.get("name") != model_name:
                 raise PyprogenError(f"resume: {out} holds a {model.config.get('name')!r} model, not {model_name!r}")
         else:
-            kw = model_kwargs(model_name, train, latent_dim=latent_dim, beta=beta, likelihood=likelihood, net=net)
+            kw = {**recipe_kw, **model_kwargs(model_name, train, latent_dim=latent_dim, beta=beta, likelihood=likelihood,
+                                              net=net)}
             set_seed(seed)
             model = build(model_name, train.data_shape, **kw)
             model.config["data"] = data
@@ -156,7 +171,9 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
                            "loss": loss if isinstance(loss, str) else None, "lr": float(lr), "grad-clip": grad_clip,
                            "latent-dim": kwargs.get("latent_dim"), "beta": kwargs.get("beta"),
                            "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"),
-                           "nproc": distributed.world_size(), **fingerprint})
+                           "nproc": distributed.world_size(), "batch-size": batch_size, "kl-warmup": kl_warmup,
+                           "free-bits": free_bits, "lr-schedule": lr_schedule, "recipe": recipe or "default",
+                           **fingerprint})
             config = {k: v for k, v in config.items() if _plain(v)}
         with _run_config(out, config, header=f"pyprogen train: {model_name} on {data}. Train it again with\n"
                                              "  pyprogen train --config THIS_FILE --out NEW_DIR"):
@@ -164,16 +181,18 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
             distributed.move_param_store(device)  # Pyro params outside the model's modules, too
             history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           out=out, resume=resume, progress=progress, grad_clip=grad_clip,
-                          checkpoint_every=checkpoint_every, logger=_tensorboard(out) if tensorboard else None)
+                          checkpoint_every=checkpoint_every, logger=_tensorboard(out) if tensorboard else None,
+                          kl_warmup=kl_warmup, free_bits=free_bits, lr_schedule=lr_schedule)
         set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
         result = distributed.reduce_evaluation(evaluate_model(
-            model, distributed.shard_rows(test.x[:eval_points]).to(device), num_particles=num_particles,
+            model, distributed.shard_rows(test.x[evaluation_rows(len(test.x), eval_points)]).to(device),
+            num_particles=num_particles,
             modes=modes_for(data)))
         if not distributed.is_main_process():
             return result
         write_metrics(out, [*history, {"epoch": history[-1]["epoch"], "split": "test", **result}])
         plot_samples(_samples_for_figure(model, 64 if len(train.data_shape) == 3 else 2000), os.path.join(out, "samples.png"),
-                     title=f"{model_name} samples", reference=None if len(train.data_shape) == 3 else test.x)
+                     title=f"{model_name}: {sample_label(model)}", reference=None if len(train.data_shape) == 3 else test.x)
         plot_history(history, os.path.join(out, "loss.png"), title=f"{model_name} on {data}")
         return result
 
