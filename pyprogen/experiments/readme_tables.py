@@ -5,9 +5,6 @@ command under it, so a README number is always a function of a committed output.
 """
 from .readme import RESULT_TABLES, command_line, fmt, mean_sd, table  # noqa: F401
 
-#: results files kept for the record but shown in the README only through a linked file (none yet)
-UNSHOWN = ()
-
 
 def _source(command, data):
     machine = data.get("machine") or "this 2-core CPU, shared with parallel jobs (CPU time is the fair figure)"
