@@ -87,3 +87,12 @@ def _adversarial_overhead(d):
     return "\n".join([table(["one gan-dp step (DCGAN nets, MNIST)", "CPU ms"] + [f"vs {r}" for r in refs], rows), "",
                       _source(f"python benchmarks/adversarial_overhead.py --rounds {d['rounds']} --steps {d['steps']} "
                               "--out docs/results/adversarial_overhead.json", d)])
+
+
+@RESULT_TABLES.register("stability")
+def _stability(d):
+    from .stability_report import stability_table  # the study's own Markdown, from its JSON
+
+    machine = d.get("machine") or f"{d['config'].get('torch_threads', 'default')} torch threads"
+    return stability_table(d).rstrip() + "\n\n" + _source("pyprogen stability --out OUT --no-progress",
+                                                          {"machine": machine})
