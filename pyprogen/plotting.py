@@ -1,4 +1,5 @@
-"""Figures a person would rather look at than read: sample grids, loss curves, 2-D/1-D samples.
+"""Figures a person would rather look at than read: sample grids, loss curves, 2-D/1-D samples,
+labelled image strips, and the mean images E[x|z] they show for latent-variable likelihood models.
 
 All figures are written through :func:`pyprogen.io.save_figure` (atomic PNG).
 """
@@ -63,3 +64,43 @@ def plot_history(history, path, title=None):
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+@torch.no_grad()
+def mean_images(model, z):
+    """E[x | z] for given latents ``z`` (n, latent_dim), shape ``(n, *data_shape)``: the model run with
+    its ``"z"`` site conditioned on ``z`` (``poutine.condition``), then the ``"x"`` site's mean (the
+    likelihood's, e.g. sigmoid(logits) for Bernoulli) or, for an implicit model, its value G(z)."""
+    import pyro.poutine as poutine
+
+    site = poutine.trace(poutine.condition(model.model, data={"z": z})).get_trace(n=len(z)).nodes["x"]
+    likelihood = getattr(model, "likelihood", None)
+    if likelihood is not None:
+        return likelihood.mean_of(site["fn"])
+    return site["value"]
+
+
+def plot_image_rows(rows, path, title=None):
+    """``rows``: list of ``(label, images (n, C, H, W))``, one labelled strip of images per row."""
+    rows = [(label, images.detach().cpu().float()) for label, images in rows]
+    width = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.6 * width + 1.6, 0.75 * len(rows) + 0.5), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows):
+        ax.imshow(image_grid(images, nrow=width), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def sample_label(model):
+    """What a grid of ``model.sample(n, mean=True)`` shows, as a figure title says it."""
+    if getattr(model, "likelihood", None) is None:
+        return "G(z), z ~ p(z)" if getattr(model, "latent_dim", 0) else "samples"
+    if getattr(model, "latent_dim", 0) > 0:
+        return "mean images E[x|z], z ~ p(z)"
+    return "per-pixel means E[x_i | x_<i] along draws"

@@ -21,3 +21,34 @@ def test_figures_are_written(tmp_path):
                  tmp_path / "loss.png")
     for name in ("grid", "scatter", "hist", "loss"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mean_images_are_the_decoders_sigmoid_for_a_fixed_z():
+    """The grids of likelihood models show E[x|z]: for a Bernoulli VAE, sigmoid(decoder(z)), both for a
+    given z (``mean_images``) and for the prior draws ``sample(n, mean=True)`` makes."""
+    import pyro
+
+    from pyprogen.models import build
+    from pyprogen.plotting import mean_images, sample_label
+
+    torch.manual_seed(0)
+    vae = build("vae", (1, 4, 4), latent_dim=3, likelihood="bernoulli", hidden=(8,))
+    z = torch.randn(5, 3)
+    want = torch.sigmoid(vae.decoder(z)).reshape(5, 1, 4, 4)
+    assert torch.allclose(mean_images(vae, z), want, atol=1e-7)
+    pyro.set_rng_seed(7)
+    grid = vae.sample(5, mean=True)
+    pyro.set_rng_seed(7)
+    z_drawn = torch.randn(5, 3)  # the prior's draw under the same seed (N(0, I), the model's first sample)
+    assert torch.allclose(grid, torch.sigmoid(vae.decoder(z_drawn)).reshape(5, 1, 4, 4), atol=1e-7)
+    assert sample_label(vae) == "mean images E[x|z], z ~ p(z)"
+    gan = build("gan", (1, 28, 28), latent_dim=4).eval()
+    z4 = torch.randn(3, 4)
+    assert torch.equal(mean_images(gan, z4), gan.generate(z4))  # an implicit model: G(z) itself
+
+
+def test_image_rows_figure(tmp_path):
+    from pyprogen.plotting import plot_image_rows
+
+    plot_image_rows([("inputs", torch.rand(10, 1, 8, 8)), ("vae", torch.rand(10, 1, 8, 8))], tmp_path / "rows.png")
+    assert (tmp_path / "rows.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
