@@ -1,20 +1,32 @@
-"""``pyprogen compare``: every family trained on one data set with one budget, one table.
+"""``pyprogen compare``: every family trained on one data set with its recipe, over seeds, one table.
 
 Each entry is a model by registry name plus its training loss (a GAN appears twice: GAN-DP and the
-non-saturating GAN). Per entry: test NLL in nats where a likelihood or bound exists (the IWAE bound
-L_K of Burda et al. 2016 with the guide as proposal; exact for PixelCNN; null for GANs), sample
-quality/diversity in one feature space (:mod:`pyprogen.metrics.features`: Fréchet distance,
-precision/recall of Kynkäänniemi et al. 2019, classes covered), latent metrics where an encoder
-exists (active units; on dSprites MIG and the β-VAE/FactorVAE scores), training seconds and
-parameter count (every trained parameter, critics included).
+non-saturating GAN), trained with its family's recipe for the preset (recipes.py). Per entry and
+seed: test NLL in nats where a likelihood or bound exists (the IWAE bound L_K of Burda et al. 2016
+with the guide as proposal; exact for PixelCNN; null for GANs), sample quality/diversity in one
+feature space (:mod:`pyprogen.metrics.features`: Fréchet distance, precision/recall of
+Kynkäänniemi et al. 2019, classes covered) computed on **draws** ``x ~ p(x)`` (binary, like the
+test images; the figures show mean images E[x|z] instead), latent metrics where an encoder exists
+(active units; on dSprites MIG and the β-VAE/FactorVAE scores), training time and parameter count.
+``compare.json`` holds per model the mean over seeds in each metric's key and the sample standard
+deviation (n − 1) in ``"<metric>_sd"`` (null for one seed); every seed's row is in
+``out/NAME/seed-S/result.json`` and under ``per_seed``.
 
-Images are binarised (threshold 0.5) when they are not already 0/1, so every likelihood model
-scores the same discrete data and the NLLs are comparable nats.
+Reproducible by construction: each (model, seed) job trains and evaluates on **one torch thread**
+from its own seed; jobs run in ``workers`` processes (default: torch's thread count), so the
+numbers are the same bit for bit whatever the number of threads or workers.
+
+Images are binarised (threshold 0.5) when they are not already 0/1 (the default, binarized MNIST,
+is: Larochelle's fixed binarisation, so NLLs are comparable with the literature).
 """
+import concurrent.futures
+import contextlib
 import math
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -23,12 +35,14 @@ from ..errors import PyprogenError
 from ..io import write_json
 from ..metrics import mig
 from ..metrics.evaluate import evaluate_model
-from ..metrics.features import feature_classifier, sample_metrics
+from ..metrics.features import FeatureClassifier, cache_dir, feature_classifier, sample_metrics
 from ..metrics.latent import active_units, beta_vae_score, encoder_means, factor_vae_score
 from ..models import MODELS, build
 from ..seeding import set_seed
 from ..train import fit
-from .compare_report import compare_table, plot_sample_grids, plot_traversals
+from .compare_report import (aggregate, compare_table, figure_panels, machine, plot_figures, publish,
+                             resource_seconds)
+from .recipes import evaluation_rows, recipe
 from .runs import model_kwargs
 
 __all__ = ["run_compare", "compare_table", "ENTRIES", "PRESETS", "DEFAULT_MODELS"]
@@ -55,31 +69,33 @@ ENTRIES = {
 }
 ENTRIES["gan"] = ENTRIES["gan-dp"]  # the GAN's default loss
 DEFAULT_MODELS = ("vae", "beta-vae", "beta-tcvae", "wae-mmd", "wae-gan", "gan-dp", "ns-gan", "pixelcnn")
-#: families with an amortised encoder: active units, traversals, disentanglement
+#: families with an amortised encoder: active units, reconstructions, traversals, disentanglement
 ENCODER_FAMILIES = {"VAE", "WAE"}
+#: which recipe set (recipes.py) a preset trains with
+RECIPE_SET = {"quick": "quick", "paper": "paper", "mnist": "quick", "dsprites": "quick"}
 
-_SMALL = {"VAE": {"latent_dim": 16}, "WAE": {"latent_dim": 16}, "GAN": {"latent_dim": 32, "width": 16},
-          "autoregressive": {"channels": 32, "depth": 3}}
-#: budgets by name; ``None`` data (no arguments) is the quick default on the shipped MNIST subset.
-#: ``n_train``/``classifier_train`` None: the whole training split.
-_COMMON = {"classifier_epochs": 5, "classifier_train": None, "disentanglement": False}
+#: budgets by name; no ``data`` means the quick default on the shipped binarized MNIST. Epochs,
+#: batch size, learning rate and nets come from the family's recipe; ``n_train``/``classifier_train``
+#: None: the whole training split (a recipe may ask for fewer).
+_COMMON = {"classifier_epochs": 5, "classifier_train": None, "disentanglement": False, "n_train": None, "seeds": 3}
 PRESETS = {
-    "quick": dict(_COMMON, data="mnist", epochs=5, n_train=5000, n_test=500, n_samples=500, batch_size=64,
-                  num_particles=100, kwargs=_SMALL, lr={"GAN": 5e-4}),
-    "mnist": dict(_COMMON, epochs=10, n_train=None, n_test=2000, n_samples=2000, batch_size=128, num_particles=1000,
-                  kwargs={"VAE": {"latent_dim": 32}, "WAE": {"latent_dim": 32}, "GAN": {"latent_dim": 64},
-                          "autoregressive": {}},
-                  lr={"GAN": 2e-4}),
-    "dsprites": dict(_COMMON, epochs=5, n_train=None, n_test=1000, n_samples=1000, batch_size=64, num_particles=100,
-                     kwargs={"VAE": {"latent_dim": 10, "net": "conv"}, "WAE": {"latent_dim": 10, "net": "conv"},
-                             "GAN": {"latent_dim": 10}, "autoregressive": {"channels": 32}},
-                     lr={"GAN": 2e-4}, disentanglement=True),
+    "quick": dict(_COMMON, data="binarized-mnist", n_test=1000, n_samples=1000, num_particles=100),
+    "paper": dict(_COMMON, data="binarized-mnist", n_test=10000, n_samples=10000, num_particles=5000),
+    "mnist": dict(_COMMON, data="mnist", n_test=2000, n_samples=2000, num_particles=1000),
+    "dsprites": dict(_COMMON, data="dsprites", n_test=1000, n_samples=1000, num_particles=100, disentanglement=True),
 }
 #: where the feature classifier's labels come from when the data set has none (binarized MNIST: MNIST's)
 LABELS = {"binarized-mnist": "mnist"}
 #: which label column is the class (dSprites: its shape, 3 classes)
 CLASS_COLUMN = {"dsprites": 0}
-#: data sets whose shipped train/test split is ordered by factor (the dSprites subset's last 2,000
+#: dSprites models use conv nets (recipes are for 28x28 MLPs)
+DATA_KWARGS = {"dsprites": {"VAE": {"latent_dim": 10, "net": "conv"}, "WAE": {"latent_dim": 10, "net": "conv"},
+                            "GAN": {"latent_dim": 10}}}
+#: dispatch order of jobs (longest first)
+COST = {"autoregressive": 0, "GAN": 1, "WAE": 2, "VAE": 3}
+#: numbers a job reports (the rest of a row is its identity, figures and per-epoch losses)
+METRICS = ("nll_nats", "elbo_nats", "bits_per_dim", "fid", "precision", "recall", "classes_covered", "active_units",
+           "mig", "beta_vae", "factor_vae", "seconds", "cpu_seconds", "eval_seconds", "eval_cpu_seconds", "parameters")
 
 
 def _binary(x):
@@ -89,6 +105,15 @@ def _binary(x):
 def load_splits(data, data_dir=None):
     """(train, test) :class:`ArrayDataset` s of a data set."""
     return load_dataset(data, "train", data_dir), load_dataset(data, "test", data_dir)
+
+
+@lru_cache(maxsize=2)
+def _splits(data, data_dir):
+    """Binarised (train, test) once per process (workers serve many jobs)."""
+    train, test = load_splits(data, data_dir)
+    train.x, train.binary = _binary(train.x), True
+    test.x = _binary(test.x)
+    return train, test
 
 
 def _labelled(data, data_dir, splits):
@@ -123,14 +148,35 @@ def _finite(value):
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Run a block on one torch thread (the job's numbers then do not depend on the machine's threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def plan(entry, data, preset, epochs=None):
+    """``(build keywords, fit keywords, n_train)`` of an entry: its family's recipe, the data set's
+    net overrides, and ``epochs`` if given."""
+    rec = recipe(entry.model, RECIPE_SET[preset], family=entry.family)
+    kw = {**rec.kwargs, **DATA_KWARGS.get(data, {}).get(entry.family, {})}
+    fit_kw = rec.fit_kwargs()
+    if epochs is not None:
+        fit_kw["epochs"] = epochs
+    return kw, fit_kw, rec.n_train
+
+
 def _evaluate(name, entry, model, test_x, train, cfg, classifier, real, factors):
     row = {"name": name, "family": entry.family, "model": entry.model, "loss": entry.loss}
     result = evaluate_model(model, test_x, num_particles=cfg["num_particles"])
     row["nll_nats"] = _finite(result.get("nll_nats"))
     row["elbo_nats"] = _finite(result.get("elbo_nats"))
     row["bits_per_dim"] = _finite(result.get("bits_per_dim"))
-    samples = model.sample(cfg["n_samples"]).float().clamp(0, 1)
-    row["_samples"] = samples
+    samples = model.sample(cfg["n_samples"]).float().clamp(0, 1)  # draws: binary for likelihood models
     if classifier is not None:
         m = sample_metrics(classifier, real, samples)
         row.update({k: _finite(m[k]) for k in ("fid", "precision", "recall")})
@@ -149,80 +195,147 @@ def _evaluate(name, entry, model, test_x, train, cfg, classifier, real, factors)
     return row
 
 
+def run_job(job):
+    """Train and evaluate one (entry, seed) on one torch thread; write ``out/NAME/seed-S/result.json``.
+    Returns ``(row, figure panels)``. Runs in a worker process or in the caller's."""
+    name, seed, cfg = job["name"], job["seed"], job["cfg"]
+    entry = ENTRIES[name]
+    with one_thread():
+        train, test = _splits(job["data"], job["data_dir"])
+        kw, fit_kw, n_train = plan(entry, job["data"], job["preset"], job["epochs"])
+        n_train = min(x for x in (n_train, cfg["n_train"], len(train)) if x is not None)
+        x_train = train.x[:n_train]
+        # a fixed random subset, as train scores (binarized MNIST's test file is sorted by digit)
+        test_x = test.x[evaluation_rows(len(test), cfg["n_test"])]
+        real = test.x[evaluation_rows(len(test), cfg["n_samples"])]
+        factors = train.y if cfg.get("disentanglement") and train.y is not None and train.y.dim() == 2 else None
+        classifier = None
+        if job["classifier"] is not None:
+            classifier = FeatureClassifier(*job["classifier"]["shape"])
+            classifier.load_state_dict(job["classifier"]["state_dict"])
+            classifier.eval()
+        kw = {**model_kwargs(entry.model, train), **kw}
+        run_dir = os.path.join(job["out"], name, f"seed-{seed}")
+        set_seed(seed)
+        model = build(entry.model, train.data_shape, **kw)
+        model.config["data"] = job["data"]
+        t0, c0 = time.perf_counter(), time.process_time()
+        history = fit(model, x_train, loss=entry.loss, seed=seed, out=run_dir, progress=job["progress"], **fit_kw)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        set_seed(seed)
+        t1, c1 = time.perf_counter(), time.process_time()
+        row = _evaluate(name, entry, model, test_x, train, cfg, classifier, real, factors)
+        row.update(seed=seed, seconds=seconds, cpu_seconds=cpu, eval_seconds=time.perf_counter() - t1,
+                   eval_cpu_seconds=time.process_time() - c1,
+                   parameters=_parameters(model), n_train=n_train,
+                   recipe={"kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, **fit_kw},
+                   final_loss={k: _finite(v) for k, v in history[-1].items() if isinstance(v, float) and k != "seconds"})
+        set_seed(seed)
+        panels = figure_panels(model, entry.family, test_x)
+    write_json(os.path.join(run_dir, "result.json"), row)
+    return row, panels
+
+
+def _init_worker():
+    torch.set_num_threads(1)
+
+
+def run_jobs(jobs, workers):
+    """Every job's ``(row, panels)`` in job order; ``workers`` > 1: that many spawned processes."""
+    if workers <= 1:
+        return [run_job(j) for j in jobs]
+    ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+        return list(pool.map(run_job, jobs))
+
+
+def _classifier(data, data_dir, cfg, cache, progress):
+    """The feature classifier, trained on one thread (cached apart from multi-threaded ones)."""
+    labelled = _labelled(data, data_dir, load_splits(data, data_dir))
+    if labelled is None:
+        return None, None
+    (x_c, y_c), (x_ct, y_ct) = labelled
+    x_c, y_c = x_c[:cfg["classifier_train"]], y_c[:cfg["classifier_train"]]
+    with one_thread():
+        net, info = feature_classifier(x_c, y_c, x_test=x_ct, y_test=y_ct, epochs=cfg["classifier_epochs"],
+                                       directory=os.path.join(cache_dir(cache), "one-thread"), progress=progress)
+    job_view = {"shape": (net.data_shape, net.num_classes), "state_dict": net.state_dict()}
+    return job_view, dict(info, labels=LABELS.get(data, data), epochs=cfg["classifier_epochs"])
+
+
+def command(data, models, epochs, seeds, seed, preset, overrides):
+    """The command line that reproduces a run (``None`` for budget overrides only the API takes)."""
+    if overrides:
+        return None
+    parts = ["pyprogen compare"]
+    for flag, value, default in (("--data", data, None), ("--preset", preset, None),
+                                 ("--models", ",".join(models) if models else None, None), ("--epochs", epochs, None),
+                                 ("--seeds", seeds, None), ("--seed", seed, 0)):
+        if value is not None and value != default:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
 def run_compare(data=None, data_dir=None, models=None, epochs=None, out="runs/compare", seed=0, progress=True,
-                preset=None, cache_dir=None, **overrides):
-    """Train and evaluate each entry; write ``out/compare.json`` and figures; return the JSON dict.
+                preset=None, cache_dir=None, seeds=None, workers=None, publish_to=None, **overrides):
+    """Train and evaluate each entry for ``seeds`` seeds (``seed``, ``seed + 1``, ...); write
+    ``out/compare.json`` and figures; return the JSON dict.
 
     ``preset`` picks a budget from :data:`PRESETS` (default: ``quick`` without ``data``, the data
     set's own preset or ``mnist``'s otherwise); keyword ``overrides`` replace any of its numbers.
+    ``workers``: processes (default: ``torch.get_num_threads()``); each job uses one thread.
+    ``publish_to``: a repository root; also write ``docs/results/compare.json`` and
+    ``docs/figures/compare_*.png`` there.
     """
-    t_start, load_at_start = time.perf_counter(), list(os.getloadavg())
+    t_start, load_at_start, cpu_start = time.perf_counter(), list(os.getloadavg()), resource_seconds()
+    given = {"data": data, "models": models, "epochs": epochs, "seeds": seeds, "preset": preset}
     preset = preset or ("quick" if data is None else (data if data in PRESETS else "mnist"))
     if preset not in PRESETS:
         raise PyprogenError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
-    cfg = {k: v for k, v in PRESETS[preset].items()}
+    cfg = dict(PRESETS[preset])
     unknown = set(overrides) - set(cfg)
     if unknown:
         raise PyprogenError(f"overrides: unknown budget keys {sorted(unknown)}; expected some of {sorted(cfg)}")
     cfg.update(overrides)
-    data = data or cfg.get("data", "mnist")
-    if epochs is not None:
-        cfg["epochs"] = epochs
+    data = data or cfg["data"]
+    seeds = cfg["seeds"] if seeds is None else seeds
+    if not (isinstance(seeds, int) and seeds >= 1):
+        raise PyprogenError(f"seeds: expected a positive integer, got {seeds!r}")
     names, left_out = resolve_models(models)
-
     train, test = load_splits(data, data_dir)
     if len(train.data_shape) != 3:
         raise PyprogenError(f"data: compare needs images (N, C, H, W), got data shape {train.data_shape}")
-    classifier, clf_info = None, None
-    labelled = _labelled(data, data_dir, (train, test))
-    if labelled is not None:
-        (x_c, y_c), (x_ct, y_ct) = labelled
-        x_c, y_c = x_c[:cfg["classifier_train"]], y_c[:cfg["classifier_train"]]
-        classifier, clf_info = feature_classifier(x_c, y_c, x_test=x_ct, y_test=y_ct, epochs=cfg["classifier_epochs"],
-                                                  directory=cache_dir, progress=progress)
-    n_train = cfg["n_train"] or len(train)
-    factors = train.y[:n_train] if cfg.get("disentanglement") and train.y is not None and train.y.dim() == 2 else None
-    train.x, train.binary = _binary(train.x[:n_train]), True
-    test_x = _binary(test.x[:cfg["n_test"]])
-
-    real = _binary(test.x[:cfg["n_samples"]])
-
-    rows, trained = [], {}
-    for name in names:
-        entry = ENTRIES[name]
-        kw = model_kwargs(entry.model, train)
-        kw.update(cfg["kwargs"].get(entry.family, {}))
-        set_seed(seed)
-        model = build(entry.model, train.data_shape, **kw)
-        model.config["data"] = data
-        lr = cfg["lr"].get(entry.family, 1e-3)
-        t0 = time.perf_counter()
-        history = fit(model, train.x, loss=entry.loss, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=lr,
-                      seed=seed, out=os.path.join(out, name), progress=progress)
-        seconds = time.perf_counter() - t0
-        set_seed(seed)
-        t1 = time.perf_counter()
-        row = _evaluate(name, entry, model, test_x, train, cfg, classifier, real, factors)
-        row.update(seconds=seconds, eval_seconds=time.perf_counter() - t1, parameters=_parameters(model),
-                   final_loss={k: _finite(v) for k, v in history[-1].items() if isinstance(v, float)})
-        rows.append(row)
-        trained[name] = (entry, model)
-
-    figures = {"samples": os.path.join(out, "samples.png")}
-    plot_sample_grids([(r["name"], r.pop("_samples")[:64]) for r in rows], figures["samples"],
-                      title=f"samples after {cfg['epochs']} epochs on {data}")
-    encoders = [(n, m) for n, (e, m) in trained.items() if e.family in ENCODER_FAMILIES and hasattr(m, "decode")]
-    if encoders:
-        figures["traversals"] = os.path.join(out, "traversals.png")
-        plot_traversals(encoders, test_x, figures["traversals"])
-    config = {"data": data, "data_name": train.name, "preset": preset, "epochs": cfg["epochs"],
-              "batch_size": cfg["batch_size"], "n_train": len(train), "n_test": len(test_x),
-              "n_samples": cfg["n_samples"], "num_particles": cfg["num_particles"], "seed": seed,
-              "binarized": "threshold 0.5 where not already 0/1", "models": names, "left_out": left_out,
-              "lr": {r["name"]: cfg["lr"].get(r["family"], 1e-3) for r in rows},
-              "classifier": clf_info, "torch_threads": torch.get_num_threads(),
+    classifier, clf_info = _classifier(data, data_dir, cfg, cache_dir, progress)
+    workers = max(1, int(workers or torch.get_num_threads()))
+    seed_list = [seed + i for i in range(seeds)]
+    jobs = [{"name": n, "seed": s, "cfg": cfg, "data": data, "data_dir": data_dir, "preset": preset, "epochs": epochs,
+             "out": out, "classifier": classifier, "progress": progress and workers == 1}
+            for s in seed_list for n in names]
+    jobs.sort(key=lambda j: COST.get(ENTRIES[j["name"]].family, 0))  # long jobs first: workers finish together
+    results = run_jobs(jobs, min(workers, len(jobs)))
+    rows = aggregate(names, [r for r, _ in results], METRICS)
+    first = {j["name"]: p for j, (_, p) in zip(jobs, results) if j["seed"] == seed}
+    figures = plot_figures({n: first[n] for n in names}, out, title=f"{data}, seed {seed}")
+    cpu = resource_seconds() - cpu_start
+    config = {"data": data, "data_name": train.name, "preset": preset, "seeds": seed_list,
+              "n_train": {r["name"]: r["n_train"] for r in rows}, "n_test": min(cfg["n_test"], len(test)),
+              "n_samples": cfg["n_samples"], "num_particles": cfg["num_particles"],
+              "recipes": {r["name"]: r["recipe"] for r in rows},
+              "binarized": "threshold 0.5 where not already 0/1",
+              "sample_metrics_on": "draws x ~ p(x) (Bernoulli draws for likelihood models, G(z) for GANs); "
+                                   "figures show the mean image E[x|z] for latent-variable likelihood models",
+              "models": names, "left_out": left_out, "classifier": clf_info,
+              "torch_threads": 1, "workers": min(workers, len(jobs)),
+              "reproducibility": "each (model, seed) job runs on one torch thread from its seed, so every number "
+                                 "is the same bit for bit for any thread or worker count (times excepted)",
               "load_average": {"start": load_at_start, "end": list(os.getloadavg())}, "figures": figures,
-              "total_seconds": time.perf_counter() - t_start}
-    result = {"config": config, "models": rows}
+              "total_seconds": time.perf_counter() - t_start, "cpu_seconds": cpu}
+    for row in rows:
+        row.pop("recipe")
+    result = {"command": command(given["data"], given["models"], given["epochs"], given["seeds"], seed,
+                                 given["preset"], overrides),
+              "machine": machine(config["workers"]), "config": config, "models": rows}
     write_json(os.path.join(out, "compare.json"), result)
+    if publish_to is not None:
+        publish(result, publish_to)
     return result
