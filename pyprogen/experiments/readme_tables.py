@@ -96,3 +96,12 @@ def _stability(d):
     machine = d.get("machine") or f"{d['config'].get('torch_threads', 'default')} torch threads"
     return stability_table(d).rstrip() + "\n\n" + _source("pyprogen stability --out OUT --no-progress",
                                                           {"machine": machine})
+
+
+@RESULT_TABLES.register("compare")
+def _compare(d):
+    from .compare_report import compare_table  # compare's own Markdown, from its JSON
+
+    cfg = d["config"]
+    return compare_table(d).rstrip() + "\n\n" + _source(cfg.get("command") or "pyprogen compare --publish",
+                                                        {"machine": cfg.get("machine")})
