@@ -93,7 +93,8 @@ def main(argv=None):
     else:
         rows = [run(j) for j in jobs]
     table = summary(rows)
-    print("| model | " + " | ".join(METRICS) + " |\n|---" * (len(METRICS) + 1) + "|")
+    print("| model | " + " | ".join(METRICS) + " |")
+    print("|---" * (len(METRICS) + 1) + "|")
     for name, s in table.items():
         cells = [f"{s[m]:.3f} ± {s[m + '_sd']:.3f}" if s[m + "_sd"] is not None else f"{s[m]:.3f}" for m in METRICS]
         print(f"| {name} | " + " | ".join(cells) + " |")
