@@ -29,22 +29,22 @@ class Logger:
     """No-op base class of the logger protocol (see the module docstring)."""
 
     def start(self, model, global_step):
-        pass
+        """Called once before the first step (``global_step`` > 0 on a resume); records nothing here."""
 
     def log_step(self, global_step, scalars):
-        pass
+        """Called after every step with the loss terms, learning rates and gradient norms; ignored here."""
 
     def log_epoch(self, epoch, entry, model, global_step):
-        pass
+        """Called after every epoch with its metrics.json entry; ignored here."""
 
     def close(self):
-        pass
+        """Called when fit ends (normally or not); nothing to release here."""
 
     def state_dict(self):
         return {}
 
     def load_state_dict(self, state):
-        pass
+        """A logger without state restores nothing."""
 
 
 def step_scalars(step, result):
