@@ -84,6 +84,8 @@ RECIPES = {
                              source="the GAN recipe for MNIST (models/gan_recipes.py): DCGAN, Adam 2e-4, generator EMA"),
     ("paper", "autoregressive"): Recipe(kwargs={"channels": 64, "depth": 8, "gated": True}, epochs=20, batch_size=64,
                                         lr_schedule="cosine", source="gated PixelCNN (van den Oord et al. 2016)"),
+    ("paper", "pixelrnn"): Recipe(kwargs={"channels": 64}, epochs=20, batch_size=64, lr_schedule="cosine",
+                                  source="Row LSTM PixelRNN (van den Oord et al. 2016)"),
 }
 PRESETS = sorted({p for p, _ in RECIPES})
 
@@ -100,11 +102,11 @@ def family_of(model):
 
 
 def recipe(model, preset="default", *, family=None):
-    """The :class:`Recipe` of ``model`` (a registry name) or ``family`` in ``preset``; ``None`` where
+    """The :class:`Recipe` of ``model`` (a registry name: its own, else its ``family``'s) in ``preset``; ``None`` where
     the family has none in that preset (the model's own defaults and fit's then apply)."""
     if preset not in PRESETS:
         raise PyprogenError(f"recipe: expected one of {', '.join(PRESETS)}, got {preset!r}")
-    return RECIPES.get((preset, family or family_of(model)))
+    return RECIPES.get((preset, model)) or RECIPES.get((preset, family or family_of(model)))
 
 
 def train_defaults(model, data_shape=None, preset="default"):

@@ -60,3 +60,24 @@ def test_bad_schedule_is_one_line(tmp_path, images, capsys):
     assert main(["train", "vae", "--data", images, "--epochs", "1", "--no-progress", "--out", str(tmp_path / "r"),
                  "--lr-schedule", "linear"]) == 2
     assert "lr_schedule: unknown schedule 'linear'" in capsys.readouterr().err
+
+
+def test_every_compare_recipe_builds_its_models():
+    """compare's quick and paper recipes: each entry's nets build and fit accepts its settings."""
+    import inspect
+
+    from pyprogen.data import load_dataset
+    from pyprogen.experiments.compare import ENTRIES, RECIPE_SET, plan
+    from pyprogen.experiments.runs import model_kwargs
+    from pyprogen.models import MODELS, build
+    from pyprogen.train import fit
+
+    train = load_dataset("binarized-mnist", "train")
+    fit_args = set(inspect.signature(fit).parameters)
+    for preset in ("quick", "paper"):
+        for name, entry in ENTRIES.items():
+            if entry.model not in MODELS:
+                continue
+            kw, fit_kw, _ = plan(entry, "binarized-mnist", preset)
+            build(entry.model, train.data_shape, **{**model_kwargs(entry.model, train), **kw})
+            assert set(fit_kw) <= fit_args and RECIPE_SET[preset] == preset
