@@ -18,6 +18,7 @@ test split's first 2,000 images as the real sample, the cached feature classifie
 import argparse
 import ast
 import json
+import math
 import os
 import sys
 import time
@@ -73,9 +74,13 @@ def parse_sets(items):
 def job_track(args):
     x, real, clf, info = setup()
     sets = parse_sets(args.set)
+    if not sets.get("binary", True):  # train on the grey-level images (as pyprogen train does)
+        x = load_dataset("mnist", "train").x
     recipe = gan_recipe("mnist")
     fit_kw = {**recipe["fit"], **{k: v for k, v in sets.items() if k in ("batch_size", "lr")}}
-    model_kw = {**recipe["model"], **{k: v for k, v in sets.items() if k not in ("batch_size", "lr", "loss", "epochs")}}
+    model_kw = {**recipe["model"], **{k: v for k, v in sets.items()
+                                      if k not in ("batch_size", "lr", "loss", "epochs", "decay", "binary")}}
+    decay = sets.get("decay", 0)  # cosine decay of both learning rates over this many steps (0: constant)
     runs = json.load(open(args.out))["runs"] if args.out and os.path.isfile(args.out) else []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         set_seed(seed)
@@ -87,11 +92,16 @@ def job_track(args):
         set_seed(seed)
         bs = fit_kw["batch_size"]
         step.initialise(x[epoch_batches(len(x), bs, seed, 0)[0]])
+        base = [[g["lr"] for g in s.optimizer.param_groups] for s in step.optimizers()]
         track, done, epoch, cpu = [], 0, 0, 0.0
         gan.train()
         t0 = time.process_time()
         while done < args.steps:
             for idx in epoch_batches(len(x), bs, seed, epoch):
+                f = 0.5 * (1 + math.cos(math.pi * min(done, decay) / decay)) if decay else 1.0
+                for spec, lrs in zip(step.optimizers(), base):
+                    for g, lr0 in zip(spec.optimizer.param_groups, lrs):
+                        g["lr"] = lr0 * f
                 step.step(x[idx])
                 done += 1
                 if done % args.every == 0 or done == args.steps:
@@ -108,7 +118,10 @@ def job_track(args):
                 if done >= args.steps:
                     break
             epoch += 1
-        runs.append({"seed": seed, "set": args.set, "model": model_kw, "fit": fit_kw, "track": track})
+        runs.append({"seed": seed, "set": args.set, "model": model_kw, "fit": fit_kw, "decay_steps": decay,
+                     "track": track})
+        if args.save:
+            torch.save(gan.state_dict(), args.save)
         if args.out:
             write_json(args.out, {"classifier": info, "runs": runs})
 
@@ -150,6 +163,7 @@ def main(argv=None):
     p.add_argument("--set", nargs="*")
     p.add_argument("--out")
     p.add_argument("--figure")
+    p.add_argument("--save", help="track: save the last model's state_dict here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     {"track": job_track, "defaults": job_defaults}[args.job](args)

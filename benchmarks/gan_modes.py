@@ -175,6 +175,34 @@ def run_default_cli(data, seed, out):
     return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), {"command": " ".join(cmd[1:])}
 
 
+def scatter(out, data, path, title):
+    """2,500 samples of the trained run in ``out`` (its EMA generator) over the true mode centres."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyprogen.io import save_figure
+    from pyprogen.train import load
+
+    model = load(out)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(10_000)
+        s = model.sample(2500)
+    centers, std = toy_modes(data)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(s[:, 0], s[:, 1], s=1, alpha=0.3, label="samples")
+    ax.scatter(centers[:, 0], centers[:, 1], s=30, facecolors="none", edgecolors="red", linewidths=0.8,
+               label="mode centres")
+    lim = centers.abs().max().item() + 1.0
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    save_figure(fig, path)
+    plt.close(fig)
+
+
 def job_defaults(args):
     runs = []
     for data in args.data:
@@ -182,6 +210,10 @@ def job_defaults(args):
             with tempfile.TemporaryDirectory() as out:
                 run = run_default_cli if args.via == "cli" else run_default_fit
                 result, cpu, recipe = run(data, seed, out)
+                if args.figures and seed == args.first_seed:
+                    scatter(out, data, os.path.join(args.figures, f"gan_{data}_samples.png"),
+                            f"pyprogen train gan --data {data} (seed {seed}): {result['modes_covered']} modes, "
+                            f"{100 * result['high_quality_fraction']:.1f} % HQ")
             row = {"data": data, "seed": seed, "via": args.via, "cpu_s": round(cpu, 1),
                    "modes_covered": result["modes_covered"], "high_quality_fraction": result["high_quality_fraction"],
                    "recipe": recipe}
@@ -241,6 +273,7 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--via", choices=["cli", "fit"], default="cli", help="defaults: the CLI command or fit")
     p.add_argument("--out", help="JSON file to write")
+    p.add_argument("--figures", help="defaults: directory for the scatter plot of the first seed")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     {"track": job_track, "defaults": job_defaults, "table": job_table}[args.job](args)

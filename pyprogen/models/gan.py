@@ -38,6 +38,7 @@ import math
 import pyro
 import pyro.distributions as dist
 import torch
+from torch import nn
 
 from ..errors import PyprogenError
 from ..nn.conv import _STAGES
@@ -67,6 +68,31 @@ def default_gan_nets(data_shape, latent_dim, net, hidden, width, activation=None
             MLPCritic(data_shape, hidden, activation or "leaky_relu", spectral_norm))
 
 
+class _Scaled(nn.Module):
+    """A net in standardised units, used in data units: ``out = loc + scale · net(in)`` for the
+    generator (``inverse=False``), ``net((in − loc) / scale)`` for the critic."""
+
+    def __init__(self, net, loc, scale, data_shape, inverse):
+        super().__init__()
+        self.net, self.inverse = net, inverse
+        self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32).reshape(data_shape)
+                             if not isinstance(loc, (int, float)) else torch.full(data_shape, float(loc)))
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, x):
+        if self.inverse:
+            return self.net((x - self.loc) / self.scale)
+        return self.loc + self.scale * self.net(x)
+
+
+def data_standardisation(x):
+    """``{"data_loc": [...], "data_scale": s}`` for data ``x`` (N, ...): the per-dimension mean and the
+    root mean per-dimension variance (one scale for all dimensions, so the geometry is kept)."""
+    x = torch.as_tensor(x).reshape(len(x), -1).double()
+    return {"data_loc": [round(float(v), 6) for v in x.mean(0)],
+            "data_scale": round(float(x.var(0, unbiased=False).mean().sqrt()), 6)}
+
+
 def _optional_number(value, argument, *, positive):
     """None, or a finite number > 0 (``positive``) / >= 0; else one line naming ``argument``."""
     if value is None:
@@ -94,11 +120,15 @@ class GAN(GenerativeModel):
     :param critic_lr: the critic's learning rate (default: ``fit``'s ``lr``, as the generator's).
     :param critic_steps: critic updates per generator update (default: the loss's own).
     :param gamma: R1/R2 weight for the default loss and for losses named by string (default 10).
+    :param data_loc: with ``data_scale``: both nets work in standardised units, ``(x − loc)/scale``
+        (the generator's output is mapped back, the critic's input mapped in; γ stays in data units).
+        ``loc`` is a number or one number per data dimension; see :func:`data_standardisation`.
+    :param data_scale: a number > 0 (default: none, the nets see data units).
     """
 
     def __init__(self, data_shape, *, latent_dim=64, generator=None, critic=None, net="auto", hidden=(128, 128),
                  width=32, activation=None, spectral_norm=False, ema=0.0, ema_start=0, critic_lr=None,
-                 critic_steps=None, gamma=None):
+                 critic_steps=None, gamma=None, data_loc=None, data_scale=None):
         super().__init__(data_shape, latent_dim)
         if not (isinstance(latent_dim, int) and latent_dim > 0):
             raise PyprogenError(f"latent_dim: expected a positive integer, got {latent_dim!r}")
@@ -116,6 +146,17 @@ class GAN(GenerativeModel):
             gen, crit = default_gan_nets(self.data_shape, latent_dim, net, tuple(hidden), width, activation,
                                          sn if critic is None else False)
             generator, critic = generator or gen, critic or crit
+        scale = _optional_number(data_scale, "data_scale", positive=True)
+        if scale is not None:
+            loc = 0.0 if data_loc is None else data_loc
+            n = math.prod(self.data_shape)
+            ok = isinstance(loc, (int, float)) or (isinstance(loc, (list, tuple)) and len(loc) == n)
+            if not ok or not bool(torch.isfinite(torch.as_tensor(loc, dtype=torch.float64)).all()):
+                raise PyprogenError(f"data_loc: expected a finite number or {n} finite numbers, got {loc!r}")
+            generator = _Scaled(generator, loc, scale, self.data_shape, inverse=False)
+            critic = _Scaled(critic, loc, scale, self.data_shape, inverse=True)
+        elif data_loc is not None:
+            raise PyprogenError("data_loc: needs data_scale as well")
         self.generator = generator
         self.critic = critic
         if self.ema > 0:

@@ -6,21 +6,27 @@ A recipe has two parts: ``model`` (keyword arguments of :class:`~pyprogen.models
 ``build("gan", shape, **model)`` takes) and ``fit`` (``epochs``, ``batch_size``, ``lr``,
 ``lr_schedule`` of :func:`pyprogen.train.fit`). Flags the user gives win over both.
 
-For data without a recipe (a user's ``.npy`` file, a 1-D target) the model part is only the R1
-weight from the data's scale, :func:`pyprogen.infer.gamma_rule.default_gamma`, and the fit part
-is empty (the CLI's own defaults).
+Vector data (ring8, grid25, a user's 2-D array) are trained in standardised units: the recipe adds
+``data_loc``/``data_scale`` (per-dimension mean, root mean per-dimension variance) computed from the
+training data, so the generator's output layer starts at the data's scale (on grid25, 25/25 modes
+after 10k generator steps instead of 14; benchmarks/gan_modes.py track).
+
+For data without a recipe (a user's ``.npy`` file, a 1-D target) the model part is the R1 weight
+from the data's scale, :func:`pyprogen.infer.gamma_rule.default_gamma`, plus the standardisation
+for vector data; the fit part is empty (the CLI's own defaults).
 """
 from ..infer.gamma_rule import default_gamma
+from .gan import data_standardisation
 
 #: ring8 / grid25: the small-deep MLPs of the pyro-notes recipe (G 16→64×4→2, D 2→64×4→1,
 #: LeakyReLU(0.2)), non-saturating loss + R1 (the GAN's default loss, gan-dp), generator EMA.
 _TOY_NETS = {"latent_dim": 16, "hidden": (64, 64, 64, 64), "activation": "leaky_relu"}
 
 RECIPES = {
-    "ring8": {"model": {**_TOY_NETS, "ema": 0.999, "gamma": 1.0},
-              "fit": {"epochs": 1300, "batch_size": 512, "lr": 1e-3, "lr_schedule": "cosine"}},
-    "grid25": {"model": {**_TOY_NETS, "ema": 0.999, "gamma": 1.0},
-               "fit": {"epochs": 1300, "batch_size": 512, "lr": 1e-3, "lr_schedule": "cosine"}},
+    "ring8": {"model": {**_TOY_NETS, "ema": 0.999, "gamma": 1.0}, "standardise": True,
+              "fit": {"epochs": 1025, "batch_size": 256, "lr": 1e-3, "lr_schedule": "cosine"}},
+    "grid25": {"model": {**_TOY_NETS, "ema": 0.999, "gamma": 1.0}, "standardise": True,
+               "fit": {"epochs": 1025, "batch_size": 256, "lr": 1e-3, "lr_schedule": "cosine"}},
     "mnist": {"model": {"latent_dim": 64, "width": 32, "ema": 0.999, "gamma": 1.0},
               "fit": {"epochs": 60, "batch_size": 64, "lr": 2e-4}},
 }
@@ -33,16 +39,26 @@ def recipe_name(data):
 
 
 def gan_recipe(data, x=None):
-    """``{"model": {...}, "fit": {...}}`` for data set ``data`` (a name or an ArrayDataset).
+    """``{"model": {...}, "fit": {...}}`` for data set ``data`` (a name or an ArrayDataset with ``.x``).
 
-    Without a recipe: ``{"model": {"gamma": default_gamma(x)}, "fit": {}}`` when training data
-    ``x`` (or a data set with ``.x``) are given, else both empty."""
+    The standardisation of vector data needs the training data (``x``, or the data set's ``.x``);
+    given only a name it is left out. Without a recipe: ``{"model": {"gamma": default_gamma(x), ...
+    standardisation}, "fit": {}}`` when data are given, else both empty."""
     key = recipe_name(data)
+    x = getattr(data, "x", None) if x is None else x
+    vector = x is not None and x.dim() == 2
     if key in RECIPES:
         r = RECIPES[key]
-        return {"model": dict(r["model"]), "fit": dict(r["fit"])}
-    x = getattr(data, "x", None) if x is None else x
-    return {"model": {} if x is None else {"gamma": default_gamma(x)}, "fit": {}}
+        model = dict(r["model"])
+        if vector and r.get("standardise"):
+            model.update(data_standardisation(x))
+        return {"model": model, "fit": dict(r["fit"])}
+    if x is None:
+        return {"model": {}, "fit": {}}
+    model = {"gamma": default_gamma(x)}
+    if vector:
+        model.update(data_standardisation(x))
+    return {"model": model, "fit": {}}
 
 
 def gan_model_defaults(train):

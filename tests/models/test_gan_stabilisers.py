@@ -175,3 +175,23 @@ def test_ema_module_alone():
     assert torch.equal(buffers["1.running_mean"], src[1].running_mean)
     with pytest.raises(PyprogenError, match="^ema: expected an EMA decay in"):
         EMA(src, decay=1.0)
+
+
+def test_standardised_nets_work_in_data_units():
+    from pyprogen.models.gan import data_standardisation
+
+    x = torch.randn(4000, 2, generator=torch.Generator().manual_seed(4)) * 3 + torch.tensor([1.0, -2.0])
+    kw = data_standardisation(x)
+    assert kw["data_loc"] == pytest.approx([1.0, -2.0], abs=0.15) and kw["data_scale"] == pytest.approx(3.0, rel=0.05)
+    gan = small_gan(**kw)
+    z = torch.randn(7, 4)
+    loc, scale = torch.tensor(kw["data_loc"]), kw["data_scale"]
+    torch.testing.assert_close(gan.generator(z), loc + scale * gan.generator.net(z))
+    torch.testing.assert_close(gan.critic(x[:7]), gan.critic.net((x[:7] - loc) / scale))
+    fit(gan, x[:256], epochs=1, batch_size=64, progress=False)  # trains through the wrappers
+    with pytest.raises(PyprogenError, match="^data_scale: "):
+        small_gan(data_scale=0.0)
+    with pytest.raises(PyprogenError, match="^data_loc: expected a finite number or 2 finite numbers"):
+        small_gan(data_scale=1.0, data_loc=[1.0, 2.0, 3.0])
+    with pytest.raises(PyprogenError, match="^data_loc: needs data_scale"):
+        small_gan(data_loc=0.0)
