@@ -91,7 +91,8 @@ def compare_table(result):
     note = (f"\n{c['data_name']}: mean ± sd over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
             f"({', '.join(map(str, seeds))}); each family's recipe (config.recipes); NLL on {c['n_test']} test images "
             f"(IWAE bound, K={c['num_particles']}; exact for autoregressive); FD/precision/recall/classes from "
-            f"{c['n_samples']} draws in the features of a classifier trained on labelled MNIST")
+            f"{c['n_samples']} draws in the features of a classifier trained on labelled "
+            f"{(c.get('classifier') or {}).get('labels') or c['data']}")
     if c.get("classifier") and c["classifier"].get("test_accuracy") is not None:
         note += f" (test accuracy {c['classifier']['test_accuracy']:.3f}, {n_classes} classes)"
     if c.get("left_out"):
