@@ -252,7 +252,7 @@ def test_cli_nproc_2_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("| nll_nats |") == 1  # rank 0 alone prints
     assert sorted(f for f in os.listdir(out) if not f.startswith(".")) == \
-        ["checkpoint.pt", "loss.png", "metrics.json", "samples.png"]
+        ["checkpoint.pt", "config.toml", "loss.png", "metrics.json", "samples.png"]
     final = json.loads((out / "metrics.json").read_text())[-1]
     assert final["split"] == "test" and final["num_points"] == 1000  # 500 + 500 rows gathered from 2 ranks
     assert final["nll_nats"] == pytest.approx(final["bits_per_dim"] * 2 * 0.6931471805599453, rel=1e-9)
