@@ -26,4 +26,5 @@ from .adversarial_svi import AdversarialSVI
 from .registry import ESTIMATORS, estimator, register_estimator
 from .svi import TorchSVI
 from .wae_gan_svi import WAEGANSVI
+from .factor_vae import FactorTCLoss, FactorVAESVI, permute_dims
 from .step import STEPS, OptimizerSpec, Step, capture_parameters, make_step, site_distribution

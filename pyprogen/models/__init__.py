@@ -9,6 +9,7 @@ from .m2 import M2
 from .hierarchical_vae import HierarchicalVAE
 from .diagonal_pixelrnn import DiagonalPixelRNN
 from .dip_vae import DIPVAE
+from .factor_vae import FactorVAE
 from .info_vae import InfoVAE
 from .fast_sampling import autoregressive_sample, cached_sample, draw_noise, naive_sample
 from .likelihoods import LIKELIHOODS, build_likelihood
