@@ -14,11 +14,16 @@ from .adversarial_loss import AdversarialLoss, register_adversarial_loss
 from .penalties import batch_mean, critic_scores
 
 
+def logit_bce(real_scores, fake_scores):
+    """Binary cross-entropy of critic logits, real labelled 1, fake 0: E[softplus(−D(x))] + E[softplus(D(x̃))]."""
+    return batch_mean(F.softplus(-real_scores)) + batch_mean(F.softplus(fake_scores))
+
+
 def discriminator_loss(critic, real, fake):
     """Binary cross-entropy of logits: real labelled 1, fake 0; returns (loss, real scores)."""
     real_scores = critic_scores(critic, real)
     fake_scores = critic_scores(critic, fake.detach())
-    return batch_mean(F.softplus(-real_scores)) + batch_mean(F.softplus(fake_scores)), real_scores
+    return logit_bce(real_scores, fake_scores), real_scores
 
 
 @register_adversarial_loss("gan")

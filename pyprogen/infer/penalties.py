@@ -14,6 +14,10 @@ averaged over the batch dimension and *summed* over any leading network dimensio
   gradient penalty of Roth et al. 2017 in its simplified form (GAN-DP).
 - :func:`r2_penalty`: γ/2·E_{p_θ}[‖∇D(x)‖²] on generated samples (Mescheder et al. 2018, eq. 10).
 
+GAN-DP and R2 (gan_dp.py, r2.py) take the scores and the input gradients of the points they penalise
+from one critic pass (:func:`scores_and_input_gradient_sq_norms`); :func:`r1_penalty` and
+:func:`r2_penalty` are the same penalties on a pass of their own.
+
 Critic output convention: raw scores/logits of shape ``(..., batch)`` or ``(..., batch, 1)``
 (a trailing singleton is dropped by :func:`critic_scores`; a critic that returns ``(..., batch)``
 should therefore not be called with ``batch == 1`` on a stack of networks).
@@ -42,12 +46,20 @@ def batch_mean(values):
     return values.mean(-1).sum() if values.dim() > 0 else values
 
 
-def input_gradient_sq_norms(critic, x):
-    """Per-sample ‖∇_x D(x)‖², shape ``(..., batch)``, differentiable in the critic's parameters."""
+def scores_and_input_gradient_sq_norms(critic, x):
+    """``(critic_scores(critic, x), per-sample ‖∇_x D(x)‖²)`` from one critic pass on ``x`` (detached, then
+    made to require grad), both of shape ``(..., batch)`` and differentiable in the critic's parameters:
+    a loss that also needs the scores of the points it penalises (R1 on real data, R2 on fakes)
+    reuses this pass instead of running the critic on them twice."""
     x = x.detach().requires_grad_(True)
     scores = critic_scores(critic, x)
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    return grad.flatten(start_dim=scores.dim()).pow(2).sum(-1)
+    return scores, grad.flatten(start_dim=scores.dim()).pow(2).sum(-1)
+
+
+def input_gradient_sq_norms(critic, x):
+    """Per-sample ‖∇_x D(x)‖², shape ``(..., batch)``, differentiable in the critic's parameters."""
+    return scores_and_input_gradient_sq_norms(critic, x)[1]
 
 
 def input_gradient_norms(critic, x):
