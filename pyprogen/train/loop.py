@@ -93,6 +93,8 @@ class EpochLoop:
         self.per_epoch = len(epoch_batches(n, batch_size, seed, 0))
         self.main = distributed.is_main_process()  # rank 0 writes files, logs and shows the bar
         self.logger = logger if logger is not None and self.main else Logger()
+        # the no-op base method needs no scalars: skip building them (lr, grad norms) every step
+        self.logs_steps = getattr(self.logger.log_step, "__func__", None) is not Logger.log_step
 
     def requested(self):
         return self.guard is not None and self.guard.requested is not None
@@ -133,10 +135,11 @@ class EpochLoop:
                 pos.totals[k] = pos.totals.get(k, 0.0) + v
             pos.step += 1
             global_step = epoch * self.per_epoch + pos.step
-            self.logger.log_step(global_step, step_scalars(self.step, result))
+            if self.logs_steps:
+                self.logger.log_step(global_step, step_scalars(self.step, result))
             bar.update(1)
-            if pos.step % 20 == 1:
-                bar.set_postfix(epoch=epoch + 1, loss=f"{headline(result):.4g}")
+            if pos.step % 20 == 1:  # shown at the bar's next refresh (at most every mininterval seconds)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{headline(result):.4g}", refresh=False)
             every = self.out is not None and self.checkpoint_every is not None and global_step % self.checkpoint_every == 0
             if stopping or (every and pos.step < self.per_epoch):
                 pos.seconds = time.perf_counter() - t0
