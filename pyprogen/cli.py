@@ -45,6 +45,17 @@ positive_float = number(float, 0, low_open=True, what="a positive finite number"
 non_negative_float = number(float, 0, what="a finite number >= 0")
 
 
+def ema_decay(text):
+    """An argparse type: an EMA decay in [0, 1) (0 = off), finite."""
+    value = number(float, 0, 1, what="an EMA decay in [0, 1) (0 = off)")(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected an EMA decay in [0, 1) (0 = off), got {text!r}")
+    return value
+
+
+ema_decay.kind, ema_decay.what = float, "an EMA decay in [0, 1) (0 = off)"
+
+
 def int_in(low, high):
     return number(int, low, high)
 
@@ -131,7 +142,8 @@ def build_parser(explicit_only=False):
         help="side of the square a folder of images (--data DIR) is resized and centre-cropped to", shown=32)
     add("--loss", help=f"estimator ({_names(reg['estimators'])}) or adversarial loss "
                        f"({_names(reg['adversarial losses'])})", shown="the model's own")
-    add("--epochs", type=positive_int, default=10, help="passes over the training data")
+    add("--epochs", type=positive_int, help="passes over the training data",
+        shown="10, or the model's recipe (GANs: per data set, models/gan_recipes.py)")
     add("--batch-size", type=positive_int, help="minibatch size (the global batch with --nproc)",
         shown="128, or the model's recipe on images (experiments/recipes.py; VAE family: 32)")
     add("--lr", type=positive_float, help="Adam learning rate (the peak with --lr-schedule)",
@@ -148,6 +160,15 @@ def build_parser(explicit_only=False):
         help="learning-rate schedule over the run: constant, cosine[:FINAL], step[:EVERY:GAMMA] or burda",
         shown="the model's recipe, else constant")
     add("--grad-clip", type=positive_float, help="clip the global gradient norm to this value", shown="no clipping")
+    add("--critic-lr", type=positive_float, help="GANs: the critic's Adam learning rate (two time-scales)",
+        shown="--lr")
+    add("--gamma", type=non_negative_float, help="GANs: R1/R2 penalty weight of gan-dp and r2",
+        shown="the model's recipe, else from the data's scale (infer/gamma_rule.py)")
+    add("--ema", type=ema_decay, metavar="DECAY",
+        help="GANs: decay of the generator's weight average, which samples and evaluation use; 0 = off",
+        shown="the model's recipe, else 0")
+    add("--spectral-norm", action="store_true", help="GANs: spectral normalisation of the critic's weights",
+        shown="off")
     add("--latent-dim", type=int_in(1, 4096), help="size of the latent code z", shown="the model's own")
     add("--beta", type=non_negative_float, help="KL weight of beta-vae / beta-tcvae", shown="the model's own")
     add("--likelihood", choices=sorted(reg["likelihoods"]), help="observation model p(x | z)",
@@ -293,7 +314,8 @@ def cmd_train(args):
                        progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size,
                        checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard,
                        kl_warmup=args.kl_warmup, free_bits=args.free_bits, lr_schedule=args.lr_schedule,
-                       recipe=args.recipe, flags=run_flags(args))
+                       recipe=args.recipe, critic_lr=args.critic_lr, gamma=args.gamma, ema=args.ema,
+                       spectral_norm=args.spectral_norm or None, flags=run_flags(args))
     if not is_main_process():
         return None
     print(format_result(result))

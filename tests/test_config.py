@@ -136,7 +136,7 @@ def test_run_config_reproduces_the_run_parameter_for_parameter(tmp_path, data_fi
     # every train flag is recorded, but --out/--resume/--config and those left unset (None: the default)
     actions = config_actions(cli._subparser(cli.build_parser(), "train"), skip=("help", "config", "out", "resume"))
     unset = {k for k, a in actions.items() if a.default is None} - {"model", "data", "latent-dim", "beta",
-                                                                    "grad-clip", "likelihood", "batch-size", "lr",
+                                                                    "grad-clip", "likelihood", "batch-size", "lr", "epochs",
                                                                     "recipe"}  # resolved values are recorded
     assert set(config) == (set(actions) - unset) | {"data-shape", "data-sha256"}
     assert {"data-dir", "loss", "net", "image-size"} <= unset

@@ -20,6 +20,7 @@ from ..errors import PyprogenError
 from ..io import write_bytes
 from ..metrics.evaluate import evaluate_model
 from ..models import MODELS, build
+from ..models.gan_recipes import gan_recipe
 from ..plotting import plot_history, plot_samples, sample_label
 from ..seeding import set_seed
 from ..train import fit, load
@@ -31,6 +32,25 @@ from .recipes import evaluation_rows, train_defaults
 
 #: keyword arguments a family needs from the training data (registry, not a ladder)
 DATA_DEFAULTS = {"beta-tcvae": lambda train: {"dataset_size": len(train)}}
+#: per-data-set recipes of a model: ``train -> {"model": build keywords, "fit": fit settings}``
+#: (``epochs``, ``batch_size``, ``lr``, ``lr_schedule``); they come before the family's recipe and
+#: after the flags given (models/gan_recipes.py: ring8, grid25, mnist, and the γ rule elsewhere)
+DATA_RECIPES = {"gan": gan_recipe}
+#: model options of adversarial models (flag name -> build keyword); a model whose constructor
+#: takes none of them refuses them in one line
+GAN_OPTIONS = {"critic-lr": "critic_lr", "gamma": "gamma", "ema": "ema", "spectral-norm": "spectral_norm"}
+
+
+def data_recipe(name, train):
+    """``{"model": {...}, "fit": {...}}``: the per-data-set recipe of model ``name`` on ``train`` (empty: none)."""
+    make = DATA_RECIPES.get(name)
+    return make(train) if make is not None else {"model": {}, "fit": {}}
+
+
+def _takes(model, keyword):
+    import inspect
+
+    return keyword in inspect.signature(type(model).__init__).parameters
 
 
 def resolve_device(device):
@@ -41,14 +61,24 @@ def resolve_device(device):
     return torch.device(device)
 
 
-def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, net=None):
-    """Keyword arguments for ``build(name, ...)`` from the flags and the data (likelihood chosen by data)."""
+def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, net=None, options=None):
+    """Keyword arguments for ``build(name, ...)`` from the flags and the data (likelihood chosen by data).
+
+    ``options``: GAN options by flag name (:data:`GAN_OPTIONS`; ``None`` values: not given); one line
+    when the model takes none of them (``--spectral-norm`` on a model without a critic)."""
     MODELS.lookup(name)
     given = {"latent_dim": latent_dim, "beta": beta, "net": net}
     kw = {k: v for k, v in given.items() if v is not None}
     kw.update(DATA_DEFAULTS.get(name, lambda t: {})(train))
     with torch.random.fork_rng(devices=[]):
         probe = build(name, train.data_shape, **kw)
+    for flag, value in (options or {}).items():
+        if value is None:
+            continue
+        if not _takes(probe, GAN_OPTIONS[flag]):
+            what = "no critic to normalise" if flag == "spectral-norm" else f"no {flag} option (a GAN option)"
+            raise PyprogenError(f"{flag}: model {name!r} has {what}")
+        kw[GAN_OPTIONS[flag]] = value
     if getattr(probe, "likelihood", None) is not None:
         kw["likelihood"] = likelihood or ("bernoulli" if train.binary else "gaussian")
     elif likelihood is not None:
@@ -60,7 +90,8 @@ CONFIG = "config.toml"
 #: what a resume must share with the run (config.toml keys): everything that shapes the model or the
 #: run's randomness and updates; not epochs, progress, device, num-particles or where the data live
 RESUME_KEYS = ("model", "data", "image-size", "loss", "latent-dim", "beta", "likelihood", "net", "batch-size",
-               "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe")
+               "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe",
+               *GAN_OPTIONS)
 #: the training data's shape and the sha256 of its float32 bytes, recorded in config.toml
 FINGERPRINT_KEYS = ("data-shape", "data-sha256")
 
@@ -101,19 +132,22 @@ def modes_for(data_name):
     return toy_modes(data_name) if data_name in TOY_SETS else None
 
 
-def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_size=None, lr=None, latent_dim=None,
+def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_size=None, lr=None, latent_dim=None,
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
               num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
               checkpoint_every=None, tensorboard=False, flags=None, kl_warmup=None, free_bits=None,
-              lr_schedule=None, recipe=None):
+              lr_schedule=None, recipe=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
     ``image_size``, ...) take the run's values; any given one that differs from the run's
     ``config.toml`` (see :data:`RESUME_KEYS`), or other training data, is refused in one line.
 
-    Arguments left ``None`` (``batch_size``, ``lr``, net sizes, ``kl_warmup``, ``free_bits``,
-    ``lr_schedule``) come from the model's ``recipe`` (experiments/recipes.py; ``"default"``) on images.
+    Arguments left ``None`` (``epochs``, ``batch_size``, ``lr``, net sizes, ``kl_warmup``, ``free_bits``,
+    ``lr_schedule``) come from the model's per-data-set recipe (:data:`DATA_RECIPES`: a GAN's on ring8,
+    grid25, MNIST), else from its family's ``recipe`` (experiments/recipes.py; ``"default"``) on images,
+    else fit's defaults (10 epochs). ``critic_lr``, ``gamma``, ``ema``, ``spectral_norm``: GAN options
+    (:class:`~pyprogen.models.GAN`), over the recipe's.
 
     :param flags: ``{flag name: value}`` of every ``pyprogen train`` flag (the CLI passes them), written
         to ``config.toml`` with the values resolved here; without it the arguments above are written.
@@ -129,19 +163,24 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
                  "latent-dim": latent_dim, "beta": beta, "likelihood": likelihood, "net": net,
                  "batch-size": batch_size, "lr": lr, "grad-clip": grad_clip, "seed": seed,
                  "nproc": distributed.world_size(), "kl-warmup": kl_warmup, "free-bits": free_bits,
-                 "lr-schedule": lr_schedule, "recipe": recipe}
+                 "lr-schedule": lr_schedule, "recipe": recipe, "critic-lr": critic_lr, "gamma": gamma, "ema": ema,
+                 "spectral-norm": spectral_norm or None}
         previous = read_run_config(out) if resuming else None
         if previous is not None:
             check_resume(previous, given, RESUME_KEYS)
             loss = previous.get("loss") if loss is None else loss
             grad_clip = previous.get("grad-clip") if grad_clip is None else grad_clip
             image_size = previous.get("image-size") if image_size is None else image_size
+            epochs = previous.get("epochs") if epochs is None else epochs
             batch_size, lr, recipe, kl_warmup, free_bits, lr_schedule = (previous.get(k) if v is None else v for k, v in (
                 ("batch-size", batch_size), ("lr", lr), ("recipe", recipe), ("kl-warmup", kl_warmup),
                 ("free-bits", free_bits), ("lr-schedule", lr_schedule)))  # absent: the run had none
         train = load_data(data, "train", data_dir, image_size)
         test = load_data(data, "test", data_dir, image_size)
         recipe_kw, recipe_fit = train_defaults(model_name, train.data_shape, recipe or "default")
+        own = data_recipe(model_name, train) if (recipe or "default") == "default" else {"model": {}, "fit": {}}
+        recipe_kw, recipe_fit = {**recipe_kw, **own["model"]}, {**recipe_fit, **own["fit"]}  # the data set's first
+        epochs = epochs or recipe_fit.get("epochs", 10)
         batch_size, lr = batch_size or recipe_fit["batch_size"], lr or recipe_fit["lr"]
         if not resuming:  # a resumed run keeps its own options (read from its config.toml above)
             kl_warmup, free_bits, lr_schedule = (v if v is not None else recipe_fit[k] for k, v in (
@@ -154,8 +193,9 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
             if model.config.get("name") != model_name:
                 raise PyprogenError(f"resume: {out} holds a {model.config.get('name')!r} model, not {model_name!r}")
         else:
+            options = {"critic-lr": critic_lr, "gamma": gamma, "ema": ema, "spectral-norm": spectral_norm or None}
             kw = {**recipe_kw, **model_kwargs(model_name, train, latent_dim=latent_dim, beta=beta, likelihood=likelihood,
-                                              net=net)}
+                                              net=net, options=options)}
             set_seed(seed)
             model = build(model_name, train.data_shape, **kw)
             model.config["data"] = data
@@ -173,7 +213,9 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=10, batch_si
                            "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"),
                            "nproc": distributed.world_size(), "batch-size": batch_size, "kl-warmup": kl_warmup,
                            "free-bits": free_bits, "lr-schedule": lr_schedule, "recipe": recipe or "default",
-                           **fingerprint})
+                           "epochs": epochs, **fingerprint})
+            config.update({flag: kwargs[key] for flag, key in GAN_OPTIONS.items()  # a GAN's, the recipe's included
+                           if kwargs.get(key) is not None})
             config = {k: v for k, v in config.items() if _plain(v)}
         with _run_config(out, config, header=f"pyprogen train: {model_name} on {data}. Train it again with\n"
                                              "  pyprogen train --config THIS_FILE --out NEW_DIR"):
