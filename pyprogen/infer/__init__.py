@@ -8,6 +8,8 @@ from .miwae import MIWAE
 from .ciwae import CIWAE
 from .piwae import PIWAE
 from .jit_elbo import JitTraceMeanField_ELBO
+from .free_bits import FreeBitsELBO
+from .kl_warmup import KLWarmup
 from .kernels import imq_kernel, mmd2_unbiased, rbf_kernel
 from .mmd_elbo import MMDELBO
 from .tc_elbo import TCELBO
