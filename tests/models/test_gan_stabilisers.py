@@ -129,6 +129,15 @@ def test_gamma_reaches_the_default_loss_and_losses_named_by_string():
     assert small_gan().default_loss().gamma == 10 and small_gan().loss_kwargs("r2") == {}
 
 
+@pytest.mark.parametrize("name", ["gan-dp", "r2"])
+def test_a_loss_named_in_fit_takes_the_models_gamma(name):
+    from pyprogen.train.losses import resolve_loss
+
+    assert resolve_loss(name, small_gan(gamma=0.5)).gamma == 0.5  # fit(loss=...), --loss, compare's entries
+    assert resolve_loss(name, small_gan()).gamma == 10
+    assert type(resolve_loss("hinge", small_gan(gamma=0.5))).__name__ == "HingeLoss"
+
+
 def test_spectral_norm_option_on_built_and_user_critics():
     gan = small_gan(spectral_norm=True)
     assert all(parametrize.is_parametrized(m, "weight") for m in gan.critic.modules() if isinstance(m, nn.Linear))
