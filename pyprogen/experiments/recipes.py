@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from ..errors import PyprogenError
+from ..models.gan_recipes import RECIPES as GAN_RECIPES
 
 #: model registry name -> family (models not listed have no recipe: the model's own defaults apply)
 FAMILIES = {
@@ -80,8 +81,9 @@ RECIPES = {
     ("paper", "VAE"): replace(VAE_DEFAULT, kwargs={"hidden": (512, 512), "latent_dim": 50}, epochs=100,
                               kl_warmup=10000, source="the default recipe, 100 epochs"),
     ("paper", "WAE"): Recipe(kwargs={"hidden": (512, 512), "latent_dim": 50}, epochs=100, lr_schedule="cosine"),
-    ("paper", "GAN"): Recipe(kwargs={"latent_dim": 64, "width": 32, "ema": 0.999}, lr=2e-4, epochs=60, batch_size=64,
-                             source="the GAN recipe for MNIST (models/gan_recipes.py): DCGAN, Adam 2e-4, generator EMA"),
+    ("paper", "GAN"): Recipe(kwargs=dict(GAN_RECIPES["mnist"]["model"]), **GAN_RECIPES["mnist"]["fit"],
+                             source="the GAN recipe for MNIST (models/gan_recipes.py): DCGAN, Adam 2e-4, generator EMA, "
+                                    "R1 gamma 1"),
     ("paper", "autoregressive"): Recipe(kwargs={"channels": 64, "depth": 8, "gated": True}, epochs=20, batch_size=64,
                                         lr_schedule="cosine", source="gated PixelCNN (van den Oord et al. 2016)"),
     ("paper", "pixelrnn"): Recipe(kwargs={"channels": 64}, epochs=20, batch_size=64, lr_schedule="cosine",
