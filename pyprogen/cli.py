@@ -174,6 +174,17 @@ def build_parser(explicit_only=False):
     add("--likelihood", choices=sorted(reg["likelihoods"]), help="observation model p(x | z)",
         shown="bernoulli for 0/1 data, else gaussian")
     add("--net", choices=["mlp", "conv"], help="encoder/decoder architecture", shown="the model's own")
+    from .models.guides import GUIDES
+    from .models.priors import PRIORS
+
+    add("--guide", choices=sorted(GUIDES), help="VAE family: q(z|x), the encoder's Gaussian and a normalising flow "
+        "(iaf: Kingma et al. 2016; planar, radial: Rezende & Mohamed 2015)", shown="diagonal")
+    add("--flow-length", type=int_in(1, 1000), metavar="T", help="VAE family: flow steps of --guide iaf/planar/radial",
+        shown=2)
+    add("--prior", choices=sorted(PRIORS), help="VAE family: p(z) (vamp: VampPrior, Tomczak & Welling 2018; "
+        "mog: a learnable mixture of Gaussians)", shown="normal")
+    add("--prior-components", type=int_in(1, 100_000), metavar="K",
+        help="VAE family: components of --prior vamp/mog", shown="500 for vamp, 10 for mog")
     add("--seed", type=seed_int, default=0, help="seed of every random number generator")
     add("--out", metavar="DIR", default="runs/latest", help="run directory")
     add("--resume", action="store_true",
@@ -208,6 +219,8 @@ def build_parser(explicit_only=False):
     add("-n", type=int_in(1, 1_000_000), default=64, help="number of samples")
     add("--out", required=True, help="FILE.png (a grid) or FILE.npy (the array); required")
     add("--seed", type=seed_int, default=0, help="seed of the sampler")
+    add("--label", type=number(int, -2**31, 2**31, what="an integer class label"), metavar="Y",
+        help="class-conditional models (cvae, m2): draw from p(x | y = Y)", shown="y ~ p(y)")
 
     p = sub.add_parser("compare", help="train several models on one data set, one table")
     add = adder(p)
@@ -314,7 +327,9 @@ def cmd_train(args):
                        progress=not args.no_progress, grad_clip=args.grad_clip, image_size=args.image_size,
                        checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard,
                        kl_warmup=args.kl_warmup, free_bits=args.free_bits, lr_schedule=args.lr_schedule,
-                       recipe=args.recipe, critic_lr=args.critic_lr, gamma=args.gamma, ema=args.ema,
+                       recipe=args.recipe, guide=args.guide, flow_length=args.flow_length, prior=args.prior,
+                       prior_components=args.prior_components, critic_lr=args.critic_lr, gamma=args.gamma,
+                       ema=args.ema,
                        spectral_norm=args.spectral_norm or None, flags=run_flags(args))
     if not is_main_process():
         return None
@@ -340,7 +355,7 @@ def cmd_evaluate(args):
 def cmd_sample(args):
     from .experiments.runs import sample_run
 
-    sample_run(args.dir, args.n, args.out, seed=args.seed)
+    sample_run(args.dir, args.n, args.out, seed=args.seed, label=args.label)
     print(f"wrote {args.out}")
 
 

@@ -32,6 +32,29 @@ from .recipes import evaluation_rows, train_defaults
 
 #: keyword arguments a family needs from the training data (registry, not a ladder)
 DATA_DEFAULTS = {"beta-tcvae": lambda train: {"dataset_size": len(train)}}
+#: guide and prior options of VAE-family models (flag name -> build keyword; models/guides.py, models/priors.py)
+VAE_OPTIONS = {"guide": "guide", "flow-length": "flow_length", "prior": "prior", "prior-components": "prior_components"}
+
+
+def vae_options(name, probe, given):
+    """Build keywords for the guide/prior flags ``given`` (flag name -> value, all set) of model ``name``, checked
+    on a ``probe`` of it: one line for a model outside the VAE family (no ``guide=``/``prior=``), for
+    ``--flow-length`` with the diagonal guide and for ``--prior-components`` with the standard normal prior."""
+    if not given:
+        return {}
+    if not (hasattr(probe, "guide_name") and hasattr(probe, "prior_name")):  # the VAE and its subclasses
+        flag = next(iter(given))
+        raise PyprogenError(f"{flag}: model {name!r} has no {flag} option (guides and priors are for VAE-family "
+                            "models: vae, beta-vae, beta-tcvae, dip-vae-i/ii, info-vae, factor-vae, wae-mmd, wae-gan)")
+    if "flow-length" in given and given.get("guide", probe.guide_name) == "diagonal":
+        raise PyprogenError("flow-length: applies to a flow guide (--guide iaf, planar or radial), "
+                            "not to the diagonal guide")
+    if "prior-components" in given and given.get("prior", probe.prior_name) == "normal":
+        raise PyprogenError("prior-components: applies to a mixture prior (--prior vamp or mog), "
+                            "not to the standard normal")
+    return {VAE_OPTIONS[flag]: value for flag, value in given.items()}
+
+
 #: per-data-set recipes of a model: ``train -> {"model": build keywords, "fit": fit settings}``
 #: (``epochs``, ``batch_size``, ``lr``, ``lr_schedule``); they come before the family's recipe and
 #: after the flags given (models/gan_recipes.py: ring8, grid25, mnist, and the γ rule elsewhere)
@@ -61,7 +84,7 @@ def resolve_device(device):
     return torch.device(device)
 
 
-def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, net=None, options=None):
+def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, net=None, vae=None, options=None):
     """Keyword arguments for ``build(name, ...)`` from the flags and the data (likelihood chosen by data).
 
     ``options``: GAN options by flag name (:data:`GAN_OPTIONS`; ``None`` values: not given); one line
@@ -72,6 +95,7 @@ def model_kwargs(name, train, *, latent_dim=None, beta=None, likelihood=None, ne
     kw.update(DATA_DEFAULTS.get(name, lambda t: {})(train))
     with torch.random.fork_rng(devices=[]):
         probe = build(name, train.data_shape, **kw)
+    kw.update(vae_options(name, probe, {f: v for f, v in (vae or {}).items() if v is not None}))
     for flag, value in (options or {}).items():
         if value is None:
             continue
@@ -91,7 +115,7 @@ CONFIG = "config.toml"
 #: run's randomness and updates; not epochs, progress, device, num-particles or where the data live
 RESUME_KEYS = ("model", "data", "image-size", "loss", "latent-dim", "beta", "likelihood", "net", "batch-size",
                "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe",
-               *GAN_OPTIONS)
+               *GAN_OPTIONS, *VAE_OPTIONS)
 #: the training data's shape and the sha256 of its float32 bytes, recorded in config.toml
 FINGERPRINT_KEYS = ("data-shape", "data-sha256")
 
@@ -136,7 +160,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
               beta=None, likelihood=None, net=None, seed=0, out="runs/latest", resume=False, device="cpu",
               num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
               checkpoint_every=None, tensorboard=False, flags=None, kl_warmup=None, free_bits=None,
-              lr_schedule=None, recipe=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None):
+              lr_schedule=None, recipe=None, guide=None, flow_length=None, prior=None,
+              prior_components=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
@@ -163,8 +188,9 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                  "latent-dim": latent_dim, "beta": beta, "likelihood": likelihood, "net": net,
                  "batch-size": batch_size, "lr": lr, "grad-clip": grad_clip, "seed": seed,
                  "nproc": distributed.world_size(), "kl-warmup": kl_warmup, "free-bits": free_bits,
-                 "lr-schedule": lr_schedule, "recipe": recipe, "critic-lr": critic_lr, "gamma": gamma, "ema": ema,
-                 "spectral-norm": spectral_norm or None}
+                 "lr-schedule": lr_schedule, "recipe": recipe, "guide": guide, "flow-length": flow_length,
+                 "prior": prior, "prior-components": prior_components, "critic-lr": critic_lr, "gamma": gamma,
+                 "ema": ema, "spectral-norm": spectral_norm or None}
         previous = read_run_config(out) if resuming else None
         if previous is not None:
             check_resume(previous, given, RESUME_KEYS)
@@ -194,8 +220,9 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                 raise PyprogenError(f"resume: {out} holds a {model.config.get('name')!r} model, not {model_name!r}")
         else:
             options = {"critic-lr": critic_lr, "gamma": gamma, "ema": ema, "spectral-norm": spectral_norm or None}
+            vae = {"guide": guide, "flow-length": flow_length, "prior": prior, "prior-components": prior_components}
             kw = {**recipe_kw, **model_kwargs(model_name, train, latent_dim=latent_dim, beta=beta, likelihood=likelihood,
-                                              net=net, options=options)}
+                                              net=net, vae=vae, options=options)}
             set_seed(seed)
             model = build(model_name, train.data_shape, **kw)
             model.config["data"] = data
@@ -216,6 +243,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                            "epochs": epochs, **fingerprint})
             config.update({flag: kwargs[key] for flag, key in GAN_OPTIONS.items()  # a GAN's, the recipe's included
                            if kwargs.get(key) is not None})
+            config.update({flag: kwargs[key] for flag, key in VAE_OPTIONS.items() if kwargs.get(key) is not None})
             config = {k: v for k, v in config.items() if _plain(v)}
         with _run_config(out, config, header=f"pyprogen train: {model_name} on {data}. Train it again with\n"
                                              "  pyprogen train --config THIS_FILE --out NEW_DIR"):
@@ -308,17 +336,32 @@ def evaluate_run(run_dir, *, data=None, data_dir=None, num_particles=1000):
     return evaluate_model(model, x, num_particles=num_particles, modes=modes_for(data))
 
 
-def sample_run(run_dir, n, path, seed=0):
-    """``n`` samples to ``path``: a PNG grid/scatter/histogram or a ``.npy`` array."""
+def sample_run(run_dir, n, path, seed=0, label=None):
+    """``n`` samples to ``path``: a PNG grid/scatter/histogram or a ``.npy`` array. ``label``: draw from
+    p(x | y = label) of a class-conditional model (cvae, m2); one line for any other model or a label out of range."""
     if not path.endswith((".png", ".npy")):
         raise PyprogenError(f"out: expected a .png or .npy file name, got {path!r}")
     model = load(run_dir)
+    given = {}
+    if label is not None:
+        import inspect
+
+        if "label" not in inspect.signature(model.sample).parameters:
+            raise PyprogenError(f"label: model {model.config['name']!r} is not class-conditional "
+                                "(--label is for cvae and m2)")
+        classes = int(getattr(model, "num_classes", 0))
+        if isinstance(label, bool) or not isinstance(label, int) or (classes and not 0 <= label < classes):
+            raise PyprogenError(f"label: expected a class in 0..{classes - 1} for this {model.config['name']} model, "
+                                f"got {label!r}")
+        given = {"label": label}
     set_seed(seed)
     if path.endswith(".npy"):
         import io
 
         buf = io.BytesIO()
-        np.save(buf, model.sample(n).cpu().numpy(), allow_pickle=False)
+        np.save(buf, model.sample(n, **given).cpu().numpy(), allow_pickle=False)
         write_bytes(path, buf.getvalue())
     else:
-        plot_samples(_samples_for_figure(model, n), path, title=f"{model.config['name']}: {n} samples")
+        samples = model.sample(n, mean=True, **given).cpu() if given else _samples_for_figure(model, n)
+        what = f"{n} samples" + (f" of class {label}" if given else "")
+        plot_samples(samples, path, title=f"{model.config['name']}: {what}")
