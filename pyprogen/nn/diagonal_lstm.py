@@ -33,7 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import expect
-from .masked_conv import Canvas, MaskedConv2d, OutputHead
+from .masked_conv import Canvas, MaskedConv2d
+from .recurrent_pixel_net import RecurrentPixelNet
 from .row_lstm import RowLSTM
 
 
@@ -120,41 +121,12 @@ class DiagonalBiLSTM(nn.Module):
             cr.put(i, j, c)
 
 
-class DiagonalBiLSTMNet(nn.Module):
+class DiagonalBiLSTMNet(RecurrentPixelNet):
     """Image ``(n, C, H, W)`` -> ``(n, out_channels, H, W)``: 7x7 mask A, ``depth`` Diagonal BiLSTM layers, 1x1 head."""
 
     def __init__(self, data_channels, out_channels, *, channels=32, hidden=None, depth=2, first_kernel=7):
-        super().__init__()
         hidden = channels if hidden is None else hidden
         expect(isinstance(depth, int) and depth >= 1, "depth", "a positive integer", depth)
         expect(channels >= data_channels, "channels", f"at least {data_channels}", channels)
-        self.data_channels = data_channels
-        self.pad = max(first_kernel // 2, 1)
-        self.first = MaskedConv2d(data_channels, channels, first_kernel, "A", data_channels)
-        self.layers = nn.ModuleList(DiagonalBiLSTM(channels, hidden, data_channels) for _ in range(depth))
-        self.head = OutputHead(channels, out_channels, data_channels)
-
-    def forward(self, x):
-        h = self.first(x)
-        for layer in self.layers:
-            h = layer(h)
-        return self.head(h)
-
-    # -- cached evaluation, one pixel at a time (see fast_sampling) ---------------------
-    def begin(self, n, height, width, like):
-        channels = self.first.out_channels
-        return {"image": Canvas(n, self.data_channels, height, width, self.pad, like),
-                "stream": [Canvas(n, channels, height, width, self.pad, like) for _ in range(len(self.layers) + 1)],
-                "layers": [layer.new_cache(n, height, width, self.pad, like) for layer in self.layers]}
-
-    def step(self, cache, i, j):
-        stream = cache["stream"]
-        stream[0].put(i, j, self.first.forward_at(cache["image"], i, j))
-        for k, (layer, c) in enumerate(zip(self.layers, cache["layers"])):
-            stream[k + 1].put(i, j, layer.forward_at(stream[k], c, i, j))
-        return self.head.pointwise(stream[-1].at(i, j))
-
-    def end_row(self, cache, i):
-        """Row i is complete in every layer's input: run the right-to-left LSTMs over it."""
-        for layer, stream, c in zip(self.layers, cache["stream"], cache["layers"]):
-            layer.end_row(stream, c, i)
+        super().__init__(data_channels, out_channels, channels, lambda: DiagonalBiLSTM(channels, hidden, data_channels),
+                         depth=depth, pad=max(first_kernel // 2, 1), first_kernel=first_kernel)

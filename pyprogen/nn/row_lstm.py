@@ -15,7 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import expect
-from .masked_conv import Canvas, MaskedConv2d, OutputHead
+from .masked_conv import Canvas, MaskedConv2d
+from .recurrent_pixel_net import RecurrentPixelNet
 
 
 class RowLSTM(nn.Module):
@@ -63,38 +64,14 @@ class RowLSTM(nn.Module):
         return x_in.at(i, j) + self.out.pointwise(h)
 
 
-class RowLSTMNet(nn.Module):
-    """Image ``(n, C, H, W)`` -> ``(n, out_channels, H, W)``: 7x7 mask A, ``depth`` Row LSTM layers, 1x1 head."""
+class RowLSTMNet(RecurrentPixelNet):
+    """Image ``(n, C, H, W)`` -> ``(n, out_channels, H, W)``: 7x7 mask A, ``depth`` Row LSTM layers, 1x1 head.
+    The LSTM state is carried per pixel in ``step``: nothing is left to do at the end of a row."""
 
     def __init__(self, data_channels, out_channels, *, channels=64, hidden=None, depth=2, kernel_size=3,
                  first_kernel=7):
-        super().__init__()
         hidden = channels if hidden is None else hidden
         expect(channels >= data_channels, "channels", f"at least {data_channels}", channels)
-        self.data_channels = data_channels
-        self.pad = max(first_kernel, kernel_size) // 2
-        self.first = MaskedConv2d(data_channels, channels, first_kernel, "A", data_channels)
-        self.layers = nn.ModuleList(RowLSTM(channels, hidden, kernel_size, data_channels) for _ in range(depth))
-        self.head = OutputHead(channels, out_channels, data_channels)
-
-    def forward(self, x):
-        h = self.first(x)
-        for layer in self.layers:
-            h = layer(h)
-        return self.head(h)
-
-    def begin(self, n, height, width, like):
-        channels = self.first.out_channels
-        return {"image": Canvas(n, self.data_channels, height, width, self.pad, like),
-                "stream": [Canvas(n, channels, height, width, self.pad, like) for _ in range(len(self.layers) + 1)],
-                "layers": [layer.new_cache(n, height, width, self.pad, like) for layer in self.layers]}
-
-    def step(self, cache, i, j):
-        stream = cache["stream"]
-        stream[0].put(i, j, self.first.forward_at(cache["image"], i, j))
-        for k, (layer, c) in enumerate(zip(self.layers, cache["layers"])):
-            stream[k + 1].put(i, j, layer.forward_at(stream[k], c, i, j))
-        return self.head.pointwise(stream[-1].at(i, j))
-
-    def end_row(self, cache, i):
-        """The LSTM state is carried per pixel in ``step``; nothing is left to do at the end of a row."""
+        super().__init__(data_channels, out_channels, channels,
+                         lambda: RowLSTM(channels, hidden, kernel_size, data_channels),
+                         depth=depth, pad=max(first_kernel, kernel_size) // 2, first_kernel=first_kernel)
