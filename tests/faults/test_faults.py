@@ -45,7 +45,7 @@ _g = torch.Generator().manual_seed(0)
 DATA = {"vae": (torch.rand(120, 12, generator=_g) < torch.linspace(0.1, 0.9, 12)).float(),
         "gan": torch.randn(120, 2, generator=_g) * 0.3 + 1.0,
         "pixelcnn": (torch.rand(120, 1, 6, 6, generator=_g) < 0.4).float()}
-KW = {"vae": dict(latent_dim=2, hidden=(16,)), "gan": dict(latent_dim=2, hidden=(16, 16)),
+KW = {"vae": dict(latent_dim=2, hidden=(16,)), "gan": dict(latent_dim=2, hidden=(16, 16), ema=0.9, spectral_norm=True),
       "pixelcnn": dict(channels=8, depth=2)}
 LOSS = {"vae": None, "gan": "gan-dp", "pixelcnn": None}  # the VAE's default: the JIT-compiled ELBO
 RUN = dict(epochs=3, batch_size=20, seed=4, progress=False, checkpoint_every=4)  # 6 steps an epoch
