@@ -13,10 +13,12 @@ and keeps all of it, so both runs see identical noise row by row.
 It applies to reparameterised location-scale latents ``Normal(loc, scale)`` (optionally
 ``.to_event``) inside ``pyro.plate(plate_name)``, where ``z = loc + scale·ε`` exactly as
 ``Normal.rsample`` computes it (Kingma & Welling 2014, eq. 10); observed, replayed and other
-sites are left alone. Losses compiled with ``torch.jit`` (``JitTraceMeanField_ELBO``) run the
-handler only while tracing and then replay their own noise, so verify with the uncompiled
-``Trace_ELBO``/``TraceMeanField_ELBO``. Costs one global-size draw per site per rank, so it is a verification
-tool, not a training default.
+sites are left alone. A compiled loss (:class:`~pyprogen.infer.compiled.CompiledLoss`: the VAE's default
+``JitTraceMeanField_ELBO``, ``FreeBitsELBO``) sees this handler on Pyro's stack and runs its program
+uncompiled on every call while the handler is active — it neither records nor replays a record there —
+so the handler draws every step's noise and such a run equals the one with ``TraceMeanField_ELBO``
+(tests/train/test_distributed.py), at the uncompiled loss's cost. Costs one global-size draw per
+site per rank, so it is a verification tool, not a training default.
 """
 import pyro.distributions as dist
 import torch

@@ -36,7 +36,7 @@ GAN_DATA = (torch.randn(160, 2, generator=_g) * 0.3
 
 def vae_run(**kw):
     """VAE: 2 epochs x 4 global batches of 50, Trace_ELBO, noise shared row by row across ranks
-    (not the JIT default loss: a traced function replays its own noise, see global_noise.py)."""
+    (the JIT default loss would run uncompiled under the handler, see global_noise.py)."""
     set_seed(1)
     model = build("vae", (12,), latent_dim=2, hidden=(16,))
     with GlobalBatchNoise(seed=7):
@@ -231,6 +231,25 @@ def test_global_noise_in_one_process_is_the_global_draw():
     eps1 = torch.randn(5, 3, generator=torch.Generator().manual_seed(2 * 1_000_003 + 1))
     torch.testing.assert_close(z0, loc + scale * eps0, rtol=0, atol=1e-6)
     torch.testing.assert_close(z1, loc + scale * eps1, rtol=0, atol=1e-6)
+
+
+def test_compiled_loss_runs_uncompiled_under_global_noise():
+    """Under the handler the recorded JIT mean-field ELBO runs its program eagerly (infer/compiled.py): the
+    handler draws the noise, and the run equals TraceMeanField_ELBO's exactly (global_noise.py)."""
+    from pyro.infer import TraceMeanField_ELBO
+
+    from pyprogen.infer import JitTraceMeanField_ELBO
+
+    def run(loss):
+        model = plain_vae()
+        with GlobalBatchNoise(seed=7):
+            history = fit(model, VAE_DATA, loss=loss, epochs=1, batch_size=50, lr=0.01, seed=3, progress=False)
+        return model, history
+
+    (jit, h_jit), (eager, h_eager) = run(JitTraceMeanField_ELBO()), run(TraceMeanField_ELBO())
+    assert h_jit[0]["loss"] == h_eager[0]["loss"]
+    for a, b in zip(jit.parameters(), eager.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_torchrun_command_drops_nproc():
