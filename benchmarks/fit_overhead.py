@@ -33,6 +33,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 
@@ -246,7 +247,7 @@ def main():
                 wall[name].append(w)
             load.append(os.getloadavg())
             print(f"round {r + 1}/{args.rounds} done, load {os.getloadavg()[0]:.1f}", flush=True)
-    result = {"threads": args.threads, "batch": BATCH, "points": args.points, "rounds": args.rounds,
+    result = {"command": "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]), "threads": args.threads, "batch": BATCH, "points": args.points, "rounds": args.rounds,
               "loadavg": load, "runs": {}, "ratios": {}}
     print(f"\nruns ({args.points} points per epoch; medians over {args.rounds} rounds):")
     for name in runs:
