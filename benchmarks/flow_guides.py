@@ -5,10 +5,11 @@ Every model: latent 50, encoder/decoder 2x200 tanh (Burda et al. 2016), batch 10
 default loss (the compiled mean-field ELBO: analytic KL for the diagonal VAE, a one-sample Monte-Carlo KL
 for the IAF guide and the VampPrior), trained for
 epochs until the next one would pass the budget of process CPU time (one torch thread, so other load on the
-machine stretches the wall time, not the budget). Then, on the first 1,000 test images:
+machine stretches the wall time, not the budget). Then, on 1,000 test images (a fixed random subset,
+``recipes.evaluation_rows``: the test file is sorted by digit, so its first rows are all zeros):
 test ELBO (``pyprogen.metrics.elbo``, 100 particles averaged) and the IWAE bound on log p(x) with 1,000
-particles (``pyprogen.metrics.log_likelihood``); with ``--diagnose``, ``pyprogen.diagnostics.check`` on the
-first 20 test images (NUTS reference, PSIS k̂, inference / approximation / amortisation gaps).
+particles (``pyprogen.metrics.log_likelihood``); with ``--diagnose``, ``pyprogen.diagnostics.check`` on
+20 test images (the same kind of subset) (NUTS reference, PSIS k̂, inference / approximation / amortisation gaps).
 
     OMP_NUM_THREADS=1 nice python benchmarks/flow_guides.py --model diagonal --cpu-minutes 6.5
     OMP_NUM_THREADS=1 nice python benchmarks/flow_guides.py --model iaf --cpu-minutes 6.5
@@ -31,6 +32,7 @@ import time
 import torch
 
 from pyprogen.data import load_dataset
+from pyprogen.experiments.recipes import evaluation_rows
 from pyprogen.io import write_json
 from pyprogen.metrics.likelihood import elbo, log_likelihood
 from pyprogen.models import build
@@ -68,7 +70,8 @@ def train(name, args, out):
 
 
 def evaluate(model, args):
-    test = load_dataset("binarized-mnist", "test").x[:args.eval_points]
+    test = load_dataset("binarized-mnist", "test").x
+    test = test[evaluation_rows(len(test), args.eval_points)]  # the test file is sorted by digit
     set_seed(1)
     t0 = time.process_time()
     with torch.no_grad():
@@ -83,7 +86,8 @@ def evaluate(model, args):
 def diagnose(model, args):
     from pyprogen.diagnostics import check
 
-    x = load_dataset("binarized-mnist", "test").x[:args.diagnose_points]
+    x = load_dataset("binarized-mnist", "test").x
+    x = x[evaluation_rows(len(x), args.diagnose_points)]
     t0 = time.process_time()
     r = check(model.model, model.guide, x, num_samples=300, warmup_steps=300, num_chains=2, guide_samples=1000,
               num_particles=1000, local_steps=500, seed=0)

@@ -7,11 +7,17 @@
 
 Each run trains through ``train_run`` (exactly what the CLI does: same seed, same evaluation: the IWAE
 bound with K = ``--num-particles`` on the first ``--eval-points`` test images) on one torch thread and
-prints one JSON line: the settings, train CPU seconds, the final test NLL and the per-epoch losses.
+prints one JSON line: the settings, train CPU seconds, the final test NLL and the per-epoch losses. With
+``--results FILE`` the same dict, with the command and the machine, is written to FILE (the README's
+``vae_recipe`` table reads ``docs/results/vae_recipe.json``):
+
+    OMP_NUM_THREADS=1 nice python benchmarks/vae_recipe.py --results docs/results/vae_recipe.json
 """
 import argparse
 import json
 import os
+import platform
+import sys
 import tempfile
 import time
 
@@ -21,7 +27,7 @@ from dataclasses import replace
 
 from pyprogen.experiments import recipes
 from pyprogen.experiments.runs import train_run
-from pyprogen.io import read_json
+from pyprogen.io import read_json, write_json
 
 
 def main():
@@ -41,6 +47,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="run directory (default: a temporary one)")
+    p.add_argument("--results", help="also write the result (with command and machine) to this JSON file")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     out = args.out or tempfile.mkdtemp(prefix="vae_recipe_")
@@ -54,10 +61,18 @@ def main():
                        lr_schedule=args.lr_schedule, recipe=args.recipe, seed=args.seed, out=out, progress=False,
                        num_particles=args.num_particles, eval_points=args.eval_points)
     history = [e for e in read_json(os.path.join(out, "metrics.json")) if e.get("split") != "test"]
-    print(json.dumps({**{k: v for k, v in vars(args).items() if k != "out"}, "out": os.path.abspath(out),
-                      "total_cpu_s": round(time.process_time() - cpu0, 1), "wall_s": round(time.perf_counter() - wall0, 1),
-                      "nll_nats": round(result["nll_nats"], 2), "elbo_nats": round(result["elbo_nats"], 2),
-                      "loss": [round(e["loss"], 2) for e in history]}), flush=True)
+    row = {**{k: v for k, v in vars(args).items() if k not in ("out", "results")}, "out": os.path.abspath(out),
+           "total_cpu_s": round(time.process_time() - cpu0, 1), "wall_s": round(time.perf_counter() - wall0, 1),
+           "nll_nats": round(result["nll_nats"], 2), "elbo_nats": round(result["elbo_nats"], 2),
+           "loss": [round(e["loss"], 2) for e in history]}
+    print(json.dumps(row), flush=True)
+    if args.results:
+        row.pop("out")
+        write_json(args.results, {**row, "eval": f"IWAE bound, K = {args.num_particles}, on {args.eval_points:,} "
+                                                 "test images (recipes.evaluation_rows: a fixed random subset)",
+                                  "command": "python benchmarks/vae_recipe.py " + " ".join(sys.argv[1:]),
+                                  "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), "
+                                             f"torch {torch.__version__}"})
 
 
 if __name__ == "__main__":

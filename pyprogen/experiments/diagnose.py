@@ -1,7 +1,8 @@
 """``pyprogen diagnose DIR``: the ArviZ check of a trained run directory on its test points.
 
-Loads the model of a run directory (:func:`pyprogen.train.load`), takes the first ``points`` test
-points of its data, runs :func:`pyprogen.diagnostics.check` (NUTS reference, PSIS k̂ of Vehtari
+Loads the model of a run directory (:func:`pyprogen.train.load`), takes ``points`` test points of its
+data (a fixed random subset, :func:`~pyprogen.experiments.recipes.evaluation_rows`, as ``train`` and
+``compare`` score: binarized MNIST's test file is sorted by digit, so its first rows are all zeros), runs :func:`pyprogen.diagnostics.check` (NUTS reference, PSIS k̂ of Vehtari
 et al. 2024, the amortisation gap of Cremer et al. 2018) and writes the files of
 :func:`pyprogen.diagnostics.report.write_report` to ``out`` (default ``DIR/diagnostics``).
 """
@@ -13,10 +14,12 @@ from ..diagnostics import check
 from ..diagnostics.report import write_report
 from ..errors import PyprogenError, expect
 from ..train import load
+from .recipes import evaluation_rows
 
 
 def run_points(model, data, points):
-    """The first ``points`` test points: ``data`` (name, array or dataset) or the run's own data set."""
+    """``points`` test points (a fixed random subset, :func:`evaluation_rows`; all, in order, if there are no
+    more) of ``data`` (name, array or dataset) or of the run's own data set."""
     if data is None:
         data = (getattr(model, "config", None) or {}).get("data")
         if data is None:
@@ -26,7 +29,8 @@ def run_points(model, data, points):
     x = as_tensor(data, "data")  # tensors, arrays, datasets; uint8 images scaled to [0, 1]
     expect(tuple(x.shape[1:]) == tuple(model.data_shape), "data", f"points of shape {tuple(model.data_shape)}",
            tuple(x.shape[1:]))
-    x = x[:points]
+    if points < len(x):  # all of them, in order, when there are no more than ``points``
+        x = x[evaluation_rows(len(x), points)]
     if hasattr(model, "likelihood"):
         model.likelihood.check(x, "data")
     return x

@@ -114,7 +114,18 @@ def recipe(model, preset="default", *, family=None):
 def train_defaults(model, data_shape=None, preset="default"):
     """What ``pyprogen train`` takes from the recipe for flags left unset: ``(build keywords, fit
     settings)``; fit settings always hold ``batch_size`` and ``lr`` (128 and 1e-3 without a recipe).
-    Recipes are for images ``(C, H, W)``: other data (2-D toys, 1-D targets) keep the model's defaults."""
+    Recipes are for images ``(C, H, W)``: other data (2-D toys, 1-D targets) keep the model's defaults.
+
+    A preset other than ``default`` asked for by name (``--recipe burda``) must apply: a model without a
+    recipe in it, or data that are not images, stop with one line instead of training with other settings."""
+    if preset != "default":
+        if recipe(model, preset) is None:
+            names = sorted(m for m, f in FAMILIES.items() if (preset, m) in RECIPES or (preset, f) in RECIPES)
+            raise PyprogenError(f"recipe: {preset!r} has no recipe for model {model!r}; it applies to "
+                                f"{', '.join(names)}")
+        if data_shape is not None and len(data_shape) != 3:
+            raise PyprogenError(f"recipe: {preset!r} is a recipe for images (C, H, W); the data have shape "
+                                f"{tuple(data_shape)}")
     r = recipe(model, preset) if data_shape is None or len(data_shape) == 3 else None
     if r is None:
         return {}, {"batch_size": 128, "lr": 1e-3, "kl_warmup": None, "free_bits": None, "lr_schedule": None}

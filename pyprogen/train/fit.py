@@ -110,6 +110,10 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     :param logger: a logger (logger.py), e.g. :class:`~pyprogen.train.tensorboard_logger.TensorBoardLogger`.
     :param kl_warmup: KL weight min(1, t / kl_warmup) at update t (infer/kl_warmup.py); ``free_bits``: λ nats
         per latent dimension (infer/free_bits.py); ``lr_schedule``: ``"cosine"``, ``"step"``, ... (schedules.py).
+        A schedule's horizon is this call's ``epochs`` × batches per epoch, so resuming a scheduled run with a
+        larger ``epochs`` is not the same as one longer run: the horizon moves at the resume (cosine's factor
+        jumps back up from where the shorter run had decayed it). For a longer scheduled run, train anew with
+        the larger ``epochs``; a resume with the same ``epochs`` continues exactly.
     """
     _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every)
     check_model(model)

@@ -1,5 +1,6 @@
 """README.md against its sources: every results block equals what its committed JSON renders to,
-every figure the README links exists, and every figure under docs/figures is linked or named by a results JSON."""
+every figure the README links exists, every figure under docs/figures is linked or named by a results JSON, and
+every results JSON is rendered into a block or linked."""
 import os
 import re
 
@@ -31,6 +32,14 @@ def test_figures_are_linked_and_exist():
     named = "".join(open(os.path.join(results, f)).read() for f in os.listdir(results) if f.endswith(".json"))
     unlinked = {f for f in on_disk - linked if os.path.basename(f) not in named}  # a results JSON names its figures
     assert not unlinked, f"figures linked from nowhere and made by no recorded command: {sorted(unlinked)}"
+
+
+def test_every_results_json_is_rendered_or_linked():
+    results = os.path.join(ROOT, "docs", "results")
+    names = sorted(f[:-5] for f in os.listdir(results) if f.endswith(".json"))
+    rendered = {name for name, _ in BLOCKS}
+    orphans = [n for n in names if n not in rendered and f"docs/results/{n}.json" not in README]
+    assert not orphans, f"results with no README block and no link: {orphans}"
 
 
 def test_a_stale_block_is_detected(tmp_path):
