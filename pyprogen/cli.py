@@ -160,10 +160,11 @@ def build_parser(explicit_only=False):
         help="learning-rate schedule over the run: constant, cosine[:FINAL], step[:EVERY:GAMMA] or burda",
         shown="the model's recipe, else constant")
     add("--grad-clip", type=positive_float, help="clip the global gradient norm to this value", shown="no clipping")
-    add("--critic-lr", type=positive_float, help="GANs: the critic's Adam learning rate (two time-scales)",
-        shown="--lr")
-    add("--gamma", type=non_negative_float, help="GANs: R1/R2 penalty weight of gan-dp and r2",
-        shown="the model's recipe, else from the data's scale (infer/gamma_rule.py)")
+    add("--critic-lr", type=positive_float, help="GANs: the critic's Adam learning rate (two time-scales); "
+        "factor-vae: its discriminator's", shown="--lr; factor-vae: 0.0001")
+    add("--gamma", type=non_negative_float, help="GANs: R1/R2 penalty weight of gan-dp and r2; factor-vae: the "
+        "weight of its total-correlation term", shown="the model's recipe, else from the data's scale "
+        "(infer/gamma_rule.py); factor-vae: 10")
     add("--ema", type=ema_decay, metavar="DECAY",
         help="GANs: decay of the generator's weight average, which samples and evaluation use; 0 = off",
         shown="the model's recipe, else 0")

@@ -16,7 +16,7 @@ from pyprogen.infer import FactorTCLoss, FactorVAESVI, NonSaturatingLoss, make_s
 from pyprogen.io import load_torch
 from pyprogen.models import FactorVAE, build
 from pyprogen.seeding import set_seed
-from pyprogen.train import fit
+from pyprogen.train import fit, load
 
 torch.manual_seed(0)
 DATA = (torch.rand(300, 12) < torch.linspace(0.1, 0.9, 12)).float()
@@ -157,3 +157,19 @@ def test_cli_train_evaluate_sample_end_to_end(tmp_path, capsys):
     assert main(["train", "factor-vae", "--data", str(data), "--loss", "ns-gan", "--epochs", "1",
                  "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
     assert "own cross-entropy" in capsys.readouterr().err
+
+
+def test_cli_gamma_and_critic_lr_reach_the_factor_vae(tmp_path, capsys):
+    rng = np.random.RandomState(1)
+    data = tmp_path / "bits.npy"
+    np.save(data, (rng.rand(100, 8) < 0.3).astype(np.float32))
+    out = str(tmp_path / "run")
+    assert main(["train", "factor-vae", "--data", str(data), "--gamma", "20", "--critic-lr", "0.002", "--epochs", "1",
+                 "--latent-dim", "2", "--out", out, "--num-particles", "2", "--no-progress"]) == 0
+    model = load(out)
+    assert (model.gamma, model.critic_lr) == (20.0, 0.002)
+    config = open(os.path.join(out, "config.toml")).read()
+    assert "gamma = 20.0" in config and "critic-lr = 0.002" in config
+    assert main(["train", "factor-vae", "--data", str(data), "--ema", "0.9", "--epochs", "1",
+                 "--out", str(tmp_path / "ema"), "--no-progress"]) == 2
+    assert "ema: model 'factor-vae' has no ema option" in capsys.readouterr().err
