@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from pyprogen.data import load_dataset
+from pyprogen.experiments.recipes import evaluation_rows
 from pyprogen.metrics import log_likelihood
 from pyprogen.plotting import image_grid
 
@@ -41,7 +42,8 @@ OUT = os.environ.get("PYPROGEN_TUTORIAL_OUT", "runs/tutorials")
 pyro.set_rng_seed(0)
 
 train = load_dataset("binarized-mnist", "train").x[: 1000 if QUICK else 50000]  # (N, 1, 28, 28), 0/1
-test = load_dataset("binarized-mnist", "test").x[: 100 if QUICK else 1000]
+test = load_dataset("binarized-mnist", "test").x
+test = test[evaluation_rows(len(test), 100 if QUICK else 1000)]  # a fixed random subset: the file is sorted by digit
 STEPS = 20 if QUICK else 3000
 print(train.shape, test.shape)
 

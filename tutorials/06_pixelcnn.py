@@ -28,6 +28,7 @@ import pyro
 import torch
 
 from pyprogen.data import load_dataset
+from pyprogen.experiments.recipes import evaluation_rows
 from pyprogen.metrics import bits_per_dim
 from pyprogen.metrics.evaluate import evaluate_model
 from pyprogen.models import build
@@ -38,7 +39,8 @@ from pyprogen.train import fit
 QUICK = os.environ.get("PYPROGEN_TUTORIAL_QUICK") == "1"
 OUT = os.environ.get("PYPROGEN_TUTORIAL_OUT", "runs/tutorials")
 train = load_dataset("binarized-mnist", "train").x[: 500 if QUICK else 50000]
-test = load_dataset("binarized-mnist", "test").x[: 100 if QUICK else 10000]
+test = load_dataset("binarized-mnist", "test").x
+test = test[evaluation_rows(len(test), 100 if QUICK else 10000)]  # all 10,000, or a random 100 (sorted by digit)
 
 # %%
 set_seed(0)

@@ -34,6 +34,7 @@ import torch
 
 from pyprogen.data import load_dataset
 from pyprogen.diagnostics import check, format_check, guide_posterior, psis_k
+from pyprogen.experiments.recipes import evaluation_rows
 from pyprogen.metrics.likelihood import elbo, log_likelihood
 from pyprogen.models import build
 from pyprogen.seeding import set_seed
@@ -42,7 +43,8 @@ from pyprogen.train import fit
 QUICK = os.environ.get("PYPROGEN_TUTORIAL_QUICK") == "1"
 OUT = os.environ.get("PYPROGEN_TUTORIAL_OUT", "runs/tutorials")
 train = load_dataset("binarized-mnist", "train").x[: 1000 if QUICK else 50000]
-test = load_dataset("binarized-mnist", "test").x[: 100 if QUICK else 1000]
+test = load_dataset("binarized-mnist", "test").x
+test = test[evaluation_rows(len(test), 100 if QUICK else 1000)]  # a fixed random subset: the file is sorted by digit
 K, EPOCHS, PARTICLES = (4, 1, 100) if QUICK else (16, 20, 1000)
 
 # %% [markdown]

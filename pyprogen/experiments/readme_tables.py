@@ -104,7 +104,9 @@ def _compare(d):
     from .compare_report import compare_table  # compare's own Markdown, from its JSON
 
     c = d["config"]
-    out = [compare_table(d).rstrip(), ""]
+    lines = compare_table(d).rstrip().split("\n")
+    rows = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+    out = [*lines[:rows], "", *lines[rows:], ""]  # a blank line: the note is no table row
     if c.get("sample_metrics_on"):
         out.append(f"Sample metrics are computed on {c['sample_metrics_on']}.")
     if c.get("thread_check"):
@@ -159,7 +161,8 @@ def _m2_mnist(d):
         "check is recorded."
         + (f" The unlabelled images gain less than half a point over the labels alone for the {' and the '.join(flat)}."
            if flat else ""),
-        f"*Source: {'; then '.join(cmds)} → `docs/results/…json`; one torch thread per run.*"])
+        f"*Source: {_commands(d, None) if d.get('commands') or d.get('command') else '; then '.join(cmds)} → "
+        "`docs/results/…json`; one torch thread per run.*"])
 
 
 DISENTANGLEMENT = [("MIG", "mig"), ("β-VAE score", "beta_vae"), ("FactorVAE score", "factor_vae"), ("SAP", "sap"),
@@ -171,6 +174,8 @@ DISENTANGLEMENT = [("MIG", "mig"), ("β-VAE score", "beta_vae"), ("FactorVAE sco
 def _disentanglement(d):
     """benchmarks/disentanglement.py: mean ± sd over seeds, two decimals (each run: fixed seed, one thread)."""
     c = d["config"]
+    default = (f"python benchmarks/disentanglement.py --seeds {' '.join(map(str, c['seeds']))} --epochs {c['epochs']} "
+               f"--width {c['width']} --jobs {c['jobs']} --out docs/results/disentanglement.json")
     hyper = {r["model"]: ", ".join(f"{k} = {v:g}" for k, v in r["hyperparameters"].items()) for r in d["runs"]}
     cpu = {m: sum(r["train_cpu_minutes"] for r in d["runs"] if r["model"] == m) for m in d["summary"]}
     rows = [[m, hyper.get(m, ""), *(mean_sd(s[k], s.get(f"{k}_sd"), 2 if k != "active_units" else 1)
@@ -180,15 +185,21 @@ def _disentanglement(d):
         table(["model", "weights", *(h for h, _ in DISENTANGLEMENT), "train CPU-min (all seeds)"], rows), "",
         f"Mean ± sd over seeds {', '.join(map(str, c['seeds']))}; {c['epochs']} epochs, conv VAE at width "
         f"{c['width']}, 10 latents. Published: {d['published']}",
-        f"*Source: `python benchmarks/disentanglement.py --seeds {' '.join(map(str, c['seeds']))} --epochs "
-        f"{c['epochs']} --width {c['width']} --jobs {c['jobs']} --out docs/results/disentanglement.json` → "
-        "`docs/results/…json`; one torch thread per run.*"])
+        f"*Source: {_commands(d, default)} → `docs/results/…json`; one torch thread per run.*"])
+
+
+def _commands(d, default):
+    """The JSON's own ``commands`` (or ``command``), in backticks, joined by "then"; else ``default``."""
+    cmds = d.get("commands") or ([d["command"]] if d.get("command") else [default])
+    return "; then ".join(f"`{c}`" for c in cmds)
 
 
 @RESULT_TABLES.register("vq_vae_mnist")
 def _vq_vae(d):
     """benchmarks/vq_vae_mnist.py: the two-stage model's bound with the uniform and the PixelCNN code prior."""
     c = d["config"]
+    default = (f"python benchmarks/vq_vae_mnist.py --epochs {c['epochs']} --prior-epochs {c['prior_epochs']} "
+               "--out docs/results/vq_vae_mnist.json")
     rows = [[name, f"{r['reconstruction_nats']:.2f}", f"{100 * r['pixel_error_rate']:.2f}", f"{r['prior_nats']:.2f}",
              f"{r['bound_nats']:.2f}", f"{r['bits_per_dim']:.3f}"]
             for name, r in (("uniform", d["uniform_prior"]), ("PixelCNN (trained second)", d["pixelcnn_prior"]))]
@@ -200,8 +211,7 @@ def _vq_vae(d):
         f"{c['prior_channels']} channels), {c['prior_epochs']} epochs; {d['data']}, all {d['test_images']:,} test images; "
         f"{d['total_cpu_minutes']:.1f} CPU-min in all. van den Oord et al. (2017) report no binarized-MNIST "
         "likelihood (their bound is for CIFAR-10).",
-        f"*Source: `python benchmarks/vq_vae_mnist.py --epochs {c['epochs']} --prior-epochs {c['prior_epochs']} "
-        "--out docs/results/vq_vae_mnist.json` → `docs/results/…json`; one torch thread.*"])
+        f"*Source: {_commands(d, default)} → `docs/results/…json`; one torch thread.*"])
 
 
 @RESULT_TABLES.register("vae_recipe")
@@ -219,7 +229,7 @@ def _vae_recipe(d):
 def _vae_long(d):
     """benchmarks/vae_long.py: the VAE at its best within a CPU budget, full test set."""
     a = d["paper_anchors"]
-    stop = " (stopped by the budget)" if d["stopped_by_budget"] else ""
+    stop = f" of {d['epochs_planned']} planned (stopped early)" if d["stopped_by_budget"] else ""
     rows = [[f"vae, {'x'.join(map(str, d['hidden']))} {d['activation']}, {d['latent_dim']} latents",
              fmt(d["parameters"]), f"{d['train_cpu_seconds'] / 60:.0f} CPU-min, {d['epochs_trained']} epochs{stop}; "
              f"kept epoch {d['epoch_kept']}", fmt(d["test_points"]), fmt(d["eval_particles"]),
