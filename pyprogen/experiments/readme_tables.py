@@ -185,7 +185,8 @@ def _disentanglement(d):
         table(["model", "weights", *(h for h, _ in DISENTANGLEMENT), "train CPU-min (all seeds)"], rows), "",
         f"Mean ± sd over seeds {', '.join(map(str, c['seeds']))}; {c['epochs']} epochs, conv VAE at width "
         f"{c['width']}, 10 latents. Published: {d['published']}",
-        f"*Source: {_commands(d, default)} → `docs/results/…json`; one torch thread per run.*"])
+        f"*Source: {_commands(d, default)} → `docs/results/…json`; one torch thread per run (no run with 2 threads "
+        "recorded).*"])
 
 
 def _commands(d, default):
@@ -211,7 +212,8 @@ def _vq_vae(d):
         f"{c['prior_channels']} channels), {c['prior_epochs']} epochs; {d['data']}, all {d['test_images']:,} test images; "
         f"{d['total_cpu_minutes']:.1f} CPU-min in all. van den Oord et al. (2017) report no binarized-MNIST "
         "likelihood (their bound is for CIFAR-10).",
-        f"*Source: {_commands(d, default)} → `docs/results/…json`; one torch thread.*"])
+        f"*Source: {_commands(d, default)} → `docs/results/…json`; one torch thread (no run with 2 threads "
+        "recorded).*"])
 
 
 @RESULT_TABLES.register("vae_recipe")
