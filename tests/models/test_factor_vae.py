@@ -85,6 +85,41 @@ def test_tc_estimate_and_discriminator_loss_equal_a_hand_computation():
     assert out["loss"] == pytest.approx(out["neg_elbo"] + 2.5 * out["tc"], rel=1e-6)
 
 
+class CorrelatedLinearEncoder(torch.nn.Module):
+    """q(z|x) = N(Wx, σ²I) starting at W = [[1, 0], [1, 0.3]]: codes with correlation 0.96 on independent data."""
+
+    def __init__(self):
+        super().__init__()
+        self.loc = torch.nn.Linear(2, 2)
+        self.raw_scale = torch.nn.Parameter(torch.full((2,), -2.0))
+        with torch.no_grad():
+            self.loc.weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.3]]))
+            self.loc.bias.zero_()
+
+    def forward(self, x):
+        return self.loc(x), F.softplus(self.raw_scale).expand(len(x), 2) + 1e-4
+
+
+def code_correlation(gamma, seed, steps=300):
+    set_seed(seed)
+    model = FactorVAE((2,), latent_dim=2, likelihood="gaussian", hidden=(32,), encoder=CorrelatedLinearEncoder(),
+                      critic_hidden=(64, 64), gamma=gamma, critic_lr=1e-3)
+    x = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
+    step = make_step(model, model.default_loss(), 3e-3)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        step.step(x[torch.randint(len(x), (256,), generator=g)])
+    return float(np.corrcoef(model.encode(x).numpy().T)[0, 1])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_tc_penalty_decorrelates_the_codes(seed):
+    # Kim & Mnih 2018: γ·TC pushes q(z) towards the product of its marginals. From codes correlated at 0.96, 300
+    # steps leave a correlation of 0.47-0.59 without the penalty and 0.015-0.04 with γ = 20 (seeds 1-3, measured).
+    assert code_correlation(0.0, seed) > 0.35
+    assert abs(code_correlation(20.0, seed)) < 0.15
+
+
 def test_the_step_trains_both_nets_with_their_own_optimisers():
     model = small()
     step = make_step(model, model.default_loss(), 1e-3)
