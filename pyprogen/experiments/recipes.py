@@ -18,6 +18,7 @@ from ..models.gan_recipes import RECIPES as GAN_RECIPES
 #: model registry name -> family (models not listed have no recipe: the model's own defaults apply)
 FAMILIES = {
     "vae": "VAE", "beta-vae": "VAE", "beta-tcvae": "VAE", "dip-vae-i": "VAE", "dip-vae-ii": "VAE", "info-vae": "VAE",
+    "factor-vae": "VAE",
     "wae-mmd": "WAE", "wae-gan": "WAE",
     "gan": "GAN",
     "pixelcnn": "autoregressive", "pixelrnn": "autoregressive",
