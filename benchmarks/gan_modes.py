@@ -14,8 +14,9 @@ are ``time.process_time`` of the training process (``resource`` children for ``-
 torch thread.
 
     python benchmarks/gan_modes.py track --data ring8 --seeds 1 --steps 25000 --every 2500 --set decay=25000
-    python benchmarks/gan_modes.py defaults --data ring8 grid25 --seeds 5 --out docs/results/gan_modes_defaults.json
-    python benchmarks/gan_modes.py table --data ring8 grid25 --steps 3000 --seeds 1 --out docs/results/gan_loss_table.json
+    python benchmarks/gan_modes.py defaults --data ring8 grid25 --seeds 5 --out docs/results/gan_modes_defaults.json \
+        --figures docs/figures
+    python benchmarks/gan_modes.py table --data ring8 grid25 --steps 1500 --seeds 1 --out docs/results/gan_loss_table.json
 """
 import argparse
 import ast
@@ -204,14 +205,15 @@ def scatter(out, data, path, title):
 
 
 def job_defaults(args):
-    runs = []
-    for data in args.data:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+    runs, figures = [], []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):  # seeds outer: every data set has as many
+        for data in args.data:
             with tempfile.TemporaryDirectory() as out:
                 run = run_default_cli if args.via == "cli" else run_default_fit
                 result, cpu, recipe = run(data, seed, out)
                 if args.figures and seed == args.first_seed:
-                    scatter(out, data, os.path.join(args.figures, f"gan_{data}_samples.png"),
+                    figures.append(os.path.join(args.figures, f"gan_{data}.png"))
+                    scatter(out, data, figures[-1],
                             f"pyprogen train gan --data {data} (seed {seed}): {result['modes_covered']} modes, "
                             f"{100 * result['high_quality_fraction']:.1f} % HQ")
             row = {"data": data, "seed": seed, "via": args.via, "cpu_s": round(cpu, 1),
@@ -223,7 +225,7 @@ def job_defaults(args):
             write_json(args.out, {"config": {"job": "defaults", "via": args.via, "seeds": args.seeds,
                                              "torch_threads": torch.get_num_threads(),
                                              "command": "python benchmarks/gan_modes.py " + " ".join(sys.argv[1:])},
-                                  "runs": runs, "summary": summarise(runs, ("data",))})
+                                  "runs": runs, "summary": summarise(runs, ("data",)), "figures": figures})
     for row in summarise(runs, ("data",)):
         print(f"{row['data']:7s} modes {row['modes_mean']:.2f} ± {row['modes_sd']:.2f}  hq {row['hq_percent_mean']:.1f} ± "
               f"{row['hq_percent_sd']:.1f}%  CPU-s mean {row['cpu_s_mean']:.0f} max {row['cpu_s_max']:.0f}")
