@@ -233,14 +233,33 @@ def _vae_long(d):
     a = d["paper_anchors"]
     stop = f" of {d['epochs_planned']} planned (stopped early)" if d["stopped_by_budget"] else ""
     rows = [[f"vae, {'x'.join(map(str, d['hidden']))} {d['activation']}, {d['latent_dim']} latents",
-             fmt(d["parameters"]), f"{d['train_cpu_seconds'] / 60:.0f} CPU-min, {d['epochs_trained']} epochs{stop}; "
+             fmt(d["parameters"]), f"{d['train_cpu_seconds'] / 60:.1f} CPU-min, {d['epochs_trained']} epochs{stop}; "
              f"kept epoch {d['epoch_kept']}", fmt(d["test_points"]), fmt(d["eval_particles"]),
-             f"{d['test_nll_nats']:.1f}", f"{-d['test_elbo_nats']:.1f}"]]
+             f"{d['test_nll_nats']:.1f} ± {d['test_nll_stderr']:.1f}", f"{-d['test_elbo_nats']:.1f}"]]
     return "\n".join([
         table(["model", "parameters", "training", "test images", "particles", "test NLL, IWAE bound (nats)",
                "test −ELBO (nats)"], rows), "",
         f"Batch {d['batch_size']}, Adam {d['lr']:g}, {d['lr_schedule']}, KL warm-up over {d['kl_warmup_updates']:,} "
         f"updates; parameters kept at the best validation ELBO (Larochelle validation split). Target ≤ {a['target_nats']} "
         f"nats; pythae's reproduced VAE {a['pythae_vae_nats']}, Burda et al. (2016) VAE {a['burda_vae_k1_nats']} "
-        f"(3,280 passes, dynamic binarisation). Evaluation: {d['eval_cpu_seconds'] / 60:.0f} CPU-min.",
+        f"(3,280 passes, dynamic binarisation). ± is the standard error over test images; evaluation "
+        f"{d['eval_cpu_seconds'] / 60:.0f} CPU-min; one torch thread (no run with 2 threads recorded).",
         _source(d["command"], d)])
+
+
+@RESULT_TABLES.register("gan_modes_defaults")
+def _gan_modes_defaults(d):
+    """benchmarks/gan_modes.py defaults: what ``pyprogen train gan --data ring8|grid25`` reaches with its defaults."""
+    c = d["config"]
+    rows = [[f"`pyprogen train gan --data {s['data']}`", fmt(s["seeds"]), mean_sd(float(s["modes_mean"]), s["modes_sd"], 1),
+             mean_sd(s["hq_percent_mean"], s["hq_percent_sd"], 1), f"{s['cpu_s_mean']:.0f} (max {s['cpu_s_max']:.0f})"]
+            for s in d["summary"]]
+    rows += [[f"{p['method']} on {p['data']} ({p['source']})", "", fmt(float(p["modes"]), 1),
+              fmt(float(p["hq_percent"]), 1), ""]
+             for p in d.get("published", [])]
+    out = [table(["run", "seeds", "modes covered", "high-quality samples (%)", "CPU-s per run"], rows), ""]
+    for path in d.get("figures", []):
+        out += [f"![{path.rsplit('/', 1)[-1][:-4]}]({path})", ""]
+    out.append(f"Each run: {c['each_run']}; mean ± sd over seeds.")
+    out.append(f"*Source: `{c['command']}` → `docs/results/…json`; {d['machine']} (no run with 2 threads recorded).*")
+    return "\n".join(out)
