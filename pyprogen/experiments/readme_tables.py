@@ -227,6 +227,7 @@ def _vae_recipe(d):
         _source(d["command"], d)])
 
 
+@RESULT_TABLES.register("vae_long_120")
 @RESULT_TABLES.register("vae_long")
 def _vae_long(d):
     """benchmarks/vae_long.py: the VAE at its best within a CPU budget, full test set."""
@@ -263,3 +264,18 @@ def _gan_modes_defaults(d):
     out.append(f"Each run: {c['each_run']}; mean ± sd over seeds.")
     out.append(f"*Source: `{c['command']}` → `docs/results/…json`; {d['machine']} (no run with 2 threads recorded).*")
     return "\n".join(out)
+
+
+@RESULT_TABLES.register("hierarchical_vae_mnist")
+def _hierarchical_vae(d):
+    """benchmarks/hierarchical_vae_mnist.py: Burda et al.'s two-stochastic-layer VAE and its IWAE at one CPU budget."""
+    c = d["config"]
+    rows = [[f"hierarchical-vae, {m['estimator']}", fmt(m["epochs"]), f"{m['train_cpu_minutes']:.1f}",
+             fmt(-m["test_elbo_nats"], 1), mean_sd(m["test_nll_nats"], m["test_nll_stderr"], 1),
+             fmt(m["published_nll_nats"], 2)] for m in d["models"].values()]
+    return "\n".join([
+        table(["model", "epochs", "train CPU-min", "−ELBO (nats)", "test NLL (nats, ± s.e.)",
+               "Burda et al. 2016 (nats)"], rows), "",
+        f"{d['architecture']}; {d['data']}; batch {c['batch_size']}, Adam {c['lr']:g}; NLL by importance sampling "
+        f"with {c['eval_particles']:,} particles. Published: {d['published']}. Caveat: {d['caveat']}.",
+        command_line(d)])
