@@ -279,3 +279,25 @@ def _hierarchical_vae(d):
         f"{d['architecture']}; {d['data']}; batch {c['batch_size']}, Adam {c['lr']:g}; NLL by importance sampling "
         f"with {c['eval_particles']:,} particles. Published: {d['published']}. Caveat: {d['caveat']}.",
         command_line(d)])
+
+
+@RESULT_TABLES.register("gan_mnist")
+def _gan_mnist(d):
+    """benchmarks/gan_mnist.py defaults: the MNIST GAN recipe against a VAE, in one classifier's features."""
+    c = d["config"]
+    rows = []
+    for r in d["runs"]:
+        for name in ("gan", "vae"):
+            m = r[name]
+            rows.append([f"{name} (seed {r['seed']})", fmt(m["fid"], 1), fmt(m["precision"], 3), fmt(m["recall"], 3),
+                         fmt(m["classes_covered"]), f"{m['cpu_s']:.0f}"])
+    t = d.get("targets", {})
+    met = "; ".join(f"{k} {'met' if v['met'] else 'not met'}" + (f" (target {v['target']})" if "target" in v else "")
+                    for k, v in t.items())
+    out = [table(["model", "FD (features)", "precision", "recall", "classes", "train CPU-s"], rows), ""]
+    for path in d.get("figures", []):
+        out += [f"![{path.rsplit('/', 1)[-1][:-4]}]({path})", ""]
+    out.append(f"{c['note'][0].upper()}{c['note'][1:]}; {c['n_real']:,} real images, features of a classifier with "
+               f"test accuracy {c['classifier']['test_accuracy']:.3f}. Targets: {met}.")
+    out.append(f"*Source: `{c['command']}` → `docs/results/…json`; {d['machine']} (no run with 2 threads recorded).*")
+    return "\n".join(out)
