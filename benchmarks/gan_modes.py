@@ -16,7 +16,7 @@ torch thread.
     python benchmarks/gan_modes.py track --data ring8 --seeds 1 --steps 25000 --every 2500 --set decay=25000
     python benchmarks/gan_modes.py defaults --data ring8 grid25 --seeds 5 --out docs/results/gan_modes_defaults.json \
         --figures docs/figures
-    python benchmarks/gan_modes.py table --data ring8 grid25 --steps 1500 --seeds 1 --out docs/results/gan_loss_table.json
+    python benchmarks/gan_modes.py table --data ring8 grid25 --steps 3000 --seeds 1 --out docs/results/gan_loss_table.json
 """
 import argparse
 import ast
@@ -236,9 +236,10 @@ VARIANTS = {"plain": {"ema": 0.0, "spectral_norm": False}, "+EMA": {"ema": 0.999
 
 
 def job_table(args):
-    runs = []
+    runs, lrs = [], {}
     for data in args.data:
-        recipe = gan_recipe(data)
+        recipe = gan_recipe(load_dataset(data))  # with the data: standardised nets, as the default command trains
+        lrs[data] = {l: PAPER_LR.get(l, recipe["fit"]["lr"]) for l in args.losses}
         for loss in args.losses:
             for variant in args.variants:
                 model_kw = {**recipe["model"], **VARIANTS[variant]}
@@ -256,8 +257,9 @@ def job_table(args):
                                                      "batch_size": recipe["fit"]["batch_size"],
                                                      "nets": {k: recipe["model"][k] for k in ("latent_dim", "hidden", "activation")},
                                                      "gamma": recipe["model"].get("gamma"), "variants": VARIANTS,
-                                                     "lr": {l: PAPER_LR.get(l, recipe["fit"]["lr"]) for l in args.losses},
+                                                     "lr": lrs,  # per data set: the recipe's, the papers' for WGANs
                                                      "lr_schedule": "constant", "scored": "the EMA generator where EMA is on",
+                                                     "standardised": "data_scale" in recipe["model"],
                                                      "command": "python benchmarks/gan_modes.py " + " ".join(sys.argv[1:])},
                                           "runs": runs, "summary": summarise(runs, ("data", "loss", "variant"))})
 
