@@ -10,10 +10,10 @@ from pyprogen.cli import main
 @pytest.mark.parametrize("argv, line", [
     (["train", "gan", "--data", "binarized-mnist", "--recipe", "burda"],
      "pyprogen: error: recipe: 'burda' has no recipe for model 'gan'; it applies to beta-tcvae, beta-vae, dip-vae-i, "
-     "dip-vae-ii, info-vae, vae"),
+     "dip-vae-ii, factor-vae, info-vae, vae"),
     (["train", "pixelcnn", "--data", "binarized-mnist", "--recipe", "burda"],
      "pyprogen: error: recipe: 'burda' has no recipe for model 'pixelcnn'; it applies to beta-tcvae, beta-vae, "
-     "dip-vae-i, dip-vae-ii, info-vae, vae"),
+     "dip-vae-i, dip-vae-ii, factor-vae, info-vae, vae"),
     (["train", "vae", "--data", "ring8", "--recipe", "burda"],
      "pyprogen: error: recipe: 'burda' is a recipe for images (C, H, W); the data have shape (2,)"),
 ])
