@@ -268,7 +268,8 @@ def test_cli_nproc_2_end_to_end(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pyprogen", "train", "vae", "--data", "ring8", "--epochs", "1",
                            "--batch-size", "500", "--latent-dim", "2", "--num-particles", "10", "--out", str(out),
                            "--no-progress", "--nproc", "2"], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # the workers' own error comes first in stderr, torchrun's summary last: show both
+    assert proc.returncode == 0, proc.stderr[:3000] + "\n...\n" + proc.stderr[-1500:]
     assert proc.stdout.count("| nll_nats |") == 1  # rank 0 alone prints
     assert sorted(f for f in os.listdir(out) if not f.startswith(".")) == \
         ["checkpoint.pt", "config.toml", "loss.png", "metrics.json", "samples.png"]
