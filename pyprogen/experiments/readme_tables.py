@@ -46,7 +46,8 @@ def _flow_guides(d):
                    f"{cfg['num_particles']} importance particles, {cfg['local_steps']} Adam steps per point for the "
                    "per-point guide (Cremer et al. 2018).")
     out.append(f"{c['architecture']}; {c['data']}; batch {c['batch_size']}, lr {c['lr']}; {c['budget']}; "
-               f"NLL and ELBO on {d['models']['diagonal']['test_points']:,} test images with "
+               f"NLL and ELBO on {d['models']['diagonal']['test_points']:,} test images"
+               f"{' (' + c['test_rows'] + ')' if c.get('test_rows') else ''} with "
                f"{d['models']['diagonal']['eval_particles']:,} particles (± standard error over points). Paper anchor: "
                f"VampPrior {c['paper_anchors']['vamp_prior_nll_nats']} nats ({c['paper_anchors']['vamp_prior_source']}).")
     out.append(_source(c["command"], {"machine": c["machine"]}))
