@@ -19,12 +19,9 @@ step, and the median over rounds of its per-round ratio to each hand-written ste
     python benchmarks/adversarial_overhead.py --rounds 7 --steps 10 --out docs/results/adversarial_overhead.json
 """
 import argparse
-import json
 import os
-import random
 import statistics
 import sys
-import time
 
 import pyro
 import torch
@@ -35,6 +32,7 @@ from pyprogen.infer import AdversarialSVI
 from pyprogen.infer.gan_dp import GANDPLoss
 from pyprogen.models import build
 from pyprogen.train.guard import guard_step
+from alternating import paired_ratio, time_steps, write_result  # benchmarks/alternating.py
 
 BATCH, GAMMA, LR = 128, 10.0, 2e-4
 
@@ -123,17 +121,8 @@ def main():
         for i in range(3):  # warm-up: optimiser state, first-use costs
             step(x[i * BATCH:(i + 1) * BATCH])
     load = [os.getloadavg()]
-    times = {n: [] for n in VARIANTS}
-    for r in range(args.rounds):
-        order = list(VARIANTS)
-        random.Random(r).shuffle(order)
-        for name in order:
-            c0 = time.process_time()
-            for i in range(args.steps):
-                j = i % (len(x) // BATCH)
-                steps[name](x[j * BATCH:(j + 1) * BATCH])
-            times[name].append((time.process_time() - c0) / args.steps)
-        load.append(os.getloadavg())
+    times = time_steps(steps, x, BATCH, rounds=args.rounds, n_steps=args.steps,
+                       after_round=lambda r: load.append(os.getloadavg()))
     result = {"command": "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]), "batch": BATCH, "threads": args.threads, "rounds": args.rounds, "steps": args.steps, "loadavg": load,
               "per_step": {}}
     print(f"one GAN-DP step, DCGAN nets, batch {BATCH} (CPU ms, median of {args.rounds} rounds x {args.steps} steps; "
@@ -141,15 +130,12 @@ def main():
     for name in VARIANTS:
         entry = {"cpu_ms": statistics.median(times[name]) * 1e3}
         for base in BASES:
-            entry[f"ratio to {base}"] = statistics.median(a / b for a, b in zip(times[name], times[base]))
+            entry[f"ratio to {base}"] = paired_ratio(times, name, base)
         result["per_step"][name] = entry
         ratios = "  ".join(f"{entry[f'ratio to {b}']:5.3f}x" for b in BASES)
         print(f"  {name:40s} {entry['cpu_ms']:7.2f} ms   vs one-pass / own-pass: {ratios}")
     print(f"load: {os.getloadavg()}")
-    if args.out:
-        from pyprogen.io import write_json
-        write_json(args.out, result)
-    print(json.dumps(result))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

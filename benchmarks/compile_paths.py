@@ -27,7 +27,6 @@ eager loss on the same parameters and seed. Warnings: those raised while compili
 import argparse
 import json
 import os
-import random
 import resource
 import statistics
 import subprocess
@@ -47,6 +46,7 @@ from torch.nn import functional as F
 from pyprogen.data import load_dataset
 from pyprogen.infer import JitTraceMeanField_ELBO, TorchSVI
 from pyprogen.models import build
+from alternating import paired_ratio, time_steps, write_result  # benchmarks/alternating.py
 
 BATCH = 128
 
@@ -217,23 +217,15 @@ def main():
         print(f"start-up {name}: {result['startup'][name]}", flush=True)
     for name in names:
         result["loss_rel_diff"][name] = loss_difference(name, x)
-    steps, times = {}, {n: [] for n in names}
+    steps = {}
     for name in names:
         pyro.clear_param_store()
         steps[name] = VARIANTS[name](new_model())[0]
         for i in range(5):  # warm-up: compile, optimiser state
             steps[name](x[i * BATCH:(i + 1) * BATCH])
-    for r in range(args.rounds):
-        order = list(names)
-        random.Random(r).shuffle(order)
-        for name in order:
-            t0 = time.process_time()
-            for i in range(args.steps):
-                j = i % (len(x) // BATCH)
-                steps[name](x[j * BATCH:(j + 1) * BATCH])
-            times[name].append((time.process_time() - t0) / args.steps)
+    times = time_steps(steps, x, BATCH, rounds=args.rounds, n_steps=args.steps)
     base = statistics.median(times["hand-written"])
-    ratios = {n: statistics.median(a / b for a, b in zip(times[n], times["hand-written"])) for n in names}
+    ratios = {n: paired_ratio(times, n, "hand-written") for n in names}
     print(f"\nper step, CPU ms (median of {args.rounds} rounds x {args.steps} steps) and the median of the "
           f"per-round ratios to hand-written:")
     for name in names:
@@ -247,10 +239,7 @@ def main():
               f" | loss rel diff {result['loss_rel_diff'][name]:.1e} | warnings {s.get('warnings', s.get('error'))}")
     result["loadavg_end"] = os.getloadavg()
     print(f"load: {os.getloadavg()}")
-    if args.out:
-        from pyprogen.io import write_json
-        write_json(args.out, result)
-    print(json.dumps(result))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import copy
 import io
-import json
 import os
 import random
 import statistics
@@ -50,6 +49,7 @@ from pyprogen.infer import JitTraceMeanField_ELBO, TorchSVI
 from pyprogen.models import GenerativeModel, build
 from pyprogen.train import fit
 from pyprogen.train.guard import guard_step
+from alternating import paired_ratio, time_steps, write_result  # benchmarks/alternating.py
 
 BATCH = 128
 
@@ -190,18 +190,9 @@ def per_step(x, rounds, steps):
         made[name] = make(new_user_vae())
         for i in range(5):
             made[name](x[i * BATCH:(i + 1) * BATCH])
-    times = {n: [] for n in variants}
-    for r in range(rounds):
-        order = list(variants)
-        random.Random(r).shuffle(order)
-        for name in order:
-            c0 = time.process_time()
-            for i in range(steps):
-                j = i % (len(x) // BATCH)
-                made[name](x[j * BATCH:(j + 1) * BATCH])
-            times[name].append((time.process_time() - c0) / steps)
-    return {n: {"cpu_ms": statistics.median(t) * 1e3,
-                "ratio": statistics.median(a / b for a, b in zip(t, times["hand-written"]))} for n, t in times.items()}
+    times = time_steps(made, x, BATCH, rounds=rounds, n_steps=steps)
+    return {n: {"cpu_ms": statistics.median(t) * 1e3, "ratio": paired_ratio(times, n, "hand-written")}
+            for n, t in times.items()}
 
 
 def main():
@@ -265,10 +256,7 @@ def main():
         for name, v in result["per_step"].items():
             print(f"  {name:48s} {v['cpu_ms']:6.2f} ms  {v['ratio']:5.3f}x")
     print(f"load: {os.getloadavg()}")
-    if args.out:
-        from pyprogen.io import write_json
-        write_json(args.out, result)
-    print(json.dumps(result))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
