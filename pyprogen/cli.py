@@ -170,6 +170,9 @@ def build_parser(explicit_only=False):
         shown="the model's recipe, else 0")
     add("--spectral-norm", action="store_true", help="GANs: spectral normalisation of the critic's weights",
         shown="off")
+    add("--labels", type=int_in(1, 10**9), metavar="N",
+        help="labelled models (cvae, m2): keep N labels of the training data, the same number per class; m2 "
+             "treats the rest as unlabelled (semi-supervised), cvae needs them all", shown="every label")
     add("--latent-dim", type=int_in(1, 4096), help="size of the latent code z", shown="the model's own")
     add("--beta", type=non_negative_float, help="KL weight of beta-vae / beta-tcvae", shown="the model's own")
     add("--likelihood", choices=sorted(reg["likelihoods"]), help="observation model p(x | z)",
@@ -330,7 +333,7 @@ def cmd_train(args):
                        kl_warmup=args.kl_warmup, free_bits=args.free_bits, lr_schedule=args.lr_schedule,
                        recipe=args.recipe, guide=args.guide, flow_length=args.flow_length, prior=args.prior,
                        prior_components=args.prior_components, critic_lr=args.critic_lr, gamma=args.gamma,
-                       ema=args.ema,
+                       ema=args.ema, labels=args.labels,
                        spectral_norm=args.spectral_norm or None, flags=run_flags(args))
     if not is_main_process():
         return None

@@ -110,9 +110,12 @@ print(f"TraceEnum_ELBO loss {enumerated:.4f}   explicit sum over labels {-total:
 
 # %% [markdown]
 # ## Training
-# `fit_labelled` takes an unlabelled and a labelled minibatch per step (`pyprogen.train.fit` passes images
-# only, so through `fit` M2 would train unsupervised). The classifier alone on the labelled images is the
-# baseline that shows what the unlabelled images add.
+# `fit_labelled` takes an unlabelled and a labelled minibatch per step, as the paper does. The same model also
+# trains through the one training loop: `fit(model, x, labels=y)` with `y = -1` where a label is missing
+# (`pyprogen.data.semi_supervised.keep_labels` and `balanced_rows` prepare that; `pyprogen train m2 --data
+# mnist --labels 3000` does it from the command line) — within a minibatch the guide enumerates q(y|x) for
+# unlabelled rows and puts a point mass on the label of labelled ones. The classifier alone on the labelled
+# images is the baseline that shows what the unlabelled images add.
 
 # %%
 def test_accuracy(m):

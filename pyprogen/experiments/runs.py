@@ -16,6 +16,7 @@ from ..config import read_toml, write_config
 from ..data import TOY_SETS, DATASETS, load_dataset, toy_modes
 from ..data import cifar10, image_folder  # noqa: F401  (their loaders register themselves in DATASETS)
 from ..data.image_folder import DEFAULT_SIZE, load_image_folder
+from ..data.semi_supervised import MISSING, balanced_rows, keep_labels
 from ..errors import PyprogenError
 from ..io import write_bytes
 from ..metrics.evaluate import evaluate_model
@@ -114,7 +115,7 @@ CONFIG = "config.toml"
 #: what a resume must share with the run (config.toml keys): everything that shapes the model or the
 #: run's randomness and updates; not epochs, progress, device, num-particles or where the data live
 RESUME_KEYS = ("model", "data", "image-size", "loss", "latent-dim", "beta", "likelihood", "net", "batch-size",
-               "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe",
+               "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe", "labels",
                *GAN_OPTIONS, *VAE_OPTIONS)
 #: the training data's shape and the sha256 of its float32 bytes, recorded in config.toml
 FINGERPRINT_KEYS = ("data-shape", "data-sha256")
@@ -152,6 +153,33 @@ def check_resume(previous, current, keys):
         raise PyprogenError(f"resume: {key} was {was_text} in the run, got {now!r}")
 
 
+def takes_labels(model):
+    """Whether ``model.model(x, y)`` takes labels (cvae, m2)."""
+    import inspect
+
+    return "y" in inspect.signature(model.model).parameters
+
+
+def training_labels(model, model_name, data, train, labels, seed):
+    """``(rows, y)`` for a labelled model: the rows ``fit`` trains on and their labels, ``labels`` kept per class
+    and the rest ``MISSING`` (data/semi_supervised.py, labelled rows repeated to half an epoch); ``(None, None)``
+    for any other model. One line: ``--labels`` for a model without labels, data without labels, hidden labels
+    for the conditional VAE."""
+    if not takes_labels(model):
+        if labels is not None:
+            raise PyprogenError(f"labels: model {model_name!r} takes no labels (--labels is for cvae and m2)")
+        return None, None
+    if getattr(train, "y", None) is None:
+        raise PyprogenError(f"data: {data!r} has no labels; model {model_name!r} trains on labelled data "
+                            "(e.g. --data mnist)")
+    y = keep_labels(train.y, labels, seed)
+    if getattr(model, "requires_labels", False) and bool((y == MISSING).any()):
+        raise PyprogenError(f"labels: model {model_name!r} needs every label ({len(y)}), got {labels}; "
+                            "use m2 for semi-supervised training")
+    rows = balanced_rows(y)
+    return rows, y[rows]
+
+
 def modes_for(data_name):
     return toy_modes(data_name) if data_name in TOY_SETS else None
 
@@ -161,7 +189,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
               num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
               checkpoint_every=None, tensorboard=False, flags=None, kl_warmup=None, free_bits=None,
               lr_schedule=None, recipe=None, guide=None, flow_length=None, prior=None,
-              prior_components=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None):
+              prior_components=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None, labels=None):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
@@ -172,7 +200,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
     ``lr_schedule``) come from the model's per-data-set recipe (:data:`DATA_RECIPES`: a GAN's on ring8,
     grid25, MNIST), else from its family's ``recipe`` (experiments/recipes.py; ``"default"``) on images,
     else fit's defaults (10 epochs). ``critic_lr``, ``gamma``, ``ema``, ``spectral_norm``: GAN options
-    (:class:`~pyprogen.models.GAN`), over the recipe's.
+    (:class:`~pyprogen.models.GAN`), over the recipe's. ``labels``: for a labelled model (cvae, m2), how many
+    training labels to keep (None: all; m2 trains on the rest as unlabelled; see :func:`training_labels`).
 
     :param flags: ``{flag name: value}`` of every ``pyprogen train`` flag (the CLI passes them), written
         to ``config.toml`` with the values resolved here; without it the arguments above are written.
@@ -190,7 +219,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                  "nproc": distributed.world_size(), "kl-warmup": kl_warmup, "free-bits": free_bits,
                  "lr-schedule": lr_schedule, "recipe": recipe, "guide": guide, "flow-length": flow_length,
                  "prior": prior, "prior-components": prior_components, "critic-lr": critic_lr, "gamma": gamma,
-                 "ema": ema, "spectral-norm": spectral_norm or None}
+                 "ema": ema, "spectral-norm": spectral_norm or None, "labels": labels}
         previous = read_run_config(out) if resuming else None
         if previous is not None:
             check_resume(previous, given, RESUME_KEYS)
@@ -198,6 +227,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
             grad_clip = previous.get("grad-clip") if grad_clip is None else grad_clip
             image_size = previous.get("image-size") if image_size is None else image_size
             epochs = previous.get("epochs") if epochs is None else epochs
+            labels = previous.get("labels") if labels is None else labels
             batch_size, lr, recipe, kl_warmup, free_bits, lr_schedule = (previous.get(k) if v is None else v for k, v in (
                 ("batch-size", batch_size), ("lr", lr), ("recipe", recipe), ("kl-warmup", kl_warmup),
                 ("free-bits", free_bits), ("lr-schedule", lr_schedule)))  # absent: the run had none
@@ -228,6 +258,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
             model.config["data"] = data
             if image_size is not None:
                 model.config["image_size"] = image_size
+        rows, y_train = training_labels(model, model_name, data, train, labels, seed)
+        x_train = train.x if rows is None else train.x[rows]
         config = None
         if distributed.is_main_process():
             kwargs = model.config.get("kwargs", {})
@@ -240,7 +272,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                            "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"),
                            "nproc": distributed.world_size(), "batch-size": batch_size, "kl-warmup": kl_warmup,
                            "free-bits": free_bits, "lr-schedule": lr_schedule, "recipe": recipe or "default",
-                           "epochs": epochs, **fingerprint})
+                           "epochs": epochs, "labels": labels, **fingerprint})
             config.update({flag: kwargs[key] for flag, key in GAN_OPTIONS.items()  # a GAN's, the recipe's included
                            if kwargs.get(key) is not None})
             config.update({flag: kwargs[key] for flag, key in VAE_OPTIONS.items() if kwargs.get(key) is not None})
@@ -249,15 +281,15 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                                              "  pyprogen train --config THIS_FILE --out NEW_DIR"):
             model.to(device)
             distributed.move_param_store(device)  # Pyro params outside the model's modules, too
-            history = fit(model, train.x, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+            history = fit(model, x_train, labels=y_train, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           out=out, resume=resume, progress=progress, grad_clip=grad_clip,
                           checkpoint_every=checkpoint_every, logger=_tensorboard(out) if tensorboard else None,
                           kl_warmup=kl_warmup, free_bits=free_bits, lr_schedule=lr_schedule)
         set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
+        scored = evaluation_rows(len(test.x), eval_points)
         result = distributed.reduce_evaluation(evaluate_model(
-            model, distributed.shard_rows(test.x[evaluation_rows(len(test.x), eval_points)]).to(device),
-            num_particles=num_particles,
-            modes=modes_for(data)))
+            model, distributed.shard_rows(test.x[scored]).to(device), num_particles=num_particles,
+            modes=modes_for(data), labels=None if getattr(test, "y", None) is None else distributed.shard_rows(test.y[scored])))
         if not distributed.is_main_process():
             return result
         write_metrics(out, [*history, {"epoch": history[-1]["epoch"], "split": "test", **result}])
@@ -333,7 +365,7 @@ def evaluate_run(run_dir, *, data=None, data_dir=None, num_particles=1000):
     test = load_data(data, "test", data_dir, model.config.get("image_size") if folder else None)
     x = as_training_tensor(model, test.x, "data")  # shape and value range checked against the model
     set_seed(0)
-    return evaluate_model(model, x, num_particles=num_particles, modes=modes_for(data))
+    return evaluate_model(model, x, num_particles=num_particles, modes=modes_for(data), labels=getattr(test, "y", None))
 
 
 def sample_run(run_dir, n, path, seed=0, label=None):

@@ -20,9 +20,12 @@ def has_likelihood(model):
 
 
 @torch.no_grad()
-def evaluate_model(model, x, *, num_particles=1000, modes=None, num_samples=2500):
-    """Result dict for ``model`` on test data ``x``; ``modes=(centers, std)`` adds mode coverage."""
+def evaluate_model(model, x, *, num_particles=1000, modes=None, num_samples=2500, labels=None):
+    """Result dict for ``model`` on test data ``x``; ``modes=(centers, std)`` adds mode coverage; ``labels``
+    add the ``accuracy`` of a model with a classifier (``model.classify(x)``, M2's argmax q(y|x))."""
     result = {"num_points": int(len(x))}
+    if labels is not None and callable(getattr(model, "classify", None)):
+        result["accuracy"] = float((model.classify(x).cpu() == torch.as_tensor(labels).cpu()).float().mean())
     if has_likelihood(model):
         particles = num_particles if model.latent_dim > 0 else 1  # exact likelihood: one "particle"
         ll = log_likelihood(model.model, model.guide, x, num_particles=particles)

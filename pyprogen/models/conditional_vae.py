@@ -10,8 +10,12 @@ et al. 2014, eq. 6). ``model(n=n)`` draws y uniformly, ``sample(n, label=y)`` dr
 images. The conditional VAE needs a label whenever it sees data; :class:`~pyprogen.models.m2.M2`
 adds q(y|x) so that the label may be missing.
 
-Labels travel as a second argument, ``model(x, y)``: ``pyprogen.train.fit`` passes only ``x``, so
-labelled training goes through :func:`pyprogen.models.m2.fit_labelled` (``pyro.infer.SVI``-style, torch Adam).
+Labels travel as a second argument, ``model(x, y)``, as in Pyro's SS-VAE example: ``fit(model, x, labels=y)``
+and ``pyprogen train cvae --data mnist`` pass them with every minibatch (:func:`pyprogen.models.m2.fit_labelled`
+is the paper-style loop with separate labelled/unlabelled minibatches). Training needs a label for every point
+(``requires_labels``: ``fit`` refuses a conditional VAE without ``labels=``). Given data but no label, the guide
+proposes y ~ p(y): an importance proposal, so ``log_likelihood(model.model, model.guide, x)`` estimates the
+marginal log p(x) = log Σ_y p(y) p(x | y) that ``evaluate`` compares across models.
 """
 import math
 
@@ -47,6 +51,9 @@ class ConditionalVAE(GenerativeModel):
     :param likelihood: ``"bernoulli"`` (0/1 data) or ``"gaussian"``.
     :param hidden: hidden widths of every MLP ((500,)); ``activation``: ``"softplus"`` | ``"tanh"`` | ``"relu"``.
     """
+
+    #: ``fit`` refuses to train it without ``labels=`` (M2 accepts missing ones)
+    requires_labels = True
 
     def __init__(self, data_shape, *, num_classes=10, latent_dim=50, likelihood="bernoulli", hidden=(500,),
                  activation="softplus"):
@@ -100,27 +107,38 @@ class ConditionalVAE(GenerativeModel):
         n = self.batch_size(x, n)
         y, obs = self.labels(y, n), self.observation(x)
         with pyro.plate("data", n):
-            y = pyro.sample("y", self.label_prior(n), obs=y)
+            self.label_terms(x, y)  # the labels given (None: none)
+            y = self.label_site(n, y)
             z = pyro.sample("z", self.latent_prior(n))
             return pyro.sample("x", self.likelihood.distribution(self.decoder(with_onehot(z, y, self.num_classes))),
                                obs=obs)
 
+    def label_site(self, n, y):
+        """The label ``"y"`` ~ p(y), observed when given."""
+        return pyro.sample("y", self.label_prior(n), obs=y)
+
+    def label_terms(self, x, y):
+        """Extra terms of labelled data (M2: the classification loss); none here."""
+
     def guide(self, x=None, y=None, n=None):
-        """q(z | x, y); with no data the guide is the prior; the label is required with data."""
+        """q(z | x, y); with no data the guide is the prior; data without labels: y ~ :meth:`missing_label`."""
         n = self.batch_size(x, n)
         y = self.labels(y, n)
         with pyro.plate("data", n):
             if x is None:
                 y = pyro.sample("y", self.label_prior(n), obs=y) if y is None else y
                 return pyro.sample("z", self.latent_prior(n))
-            if y is None:
-                y = self.missing_label(x)
+            y = self.guide_label(x, y)
             loc, scale = self.encoder(with_onehot(self.flat(x), y, self.num_classes))
             return pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
+    def guide_label(self, x, y):
+        """The label q(z | x, y) conditions on: the given one, else :meth:`missing_label`."""
+        return self.missing_label(x) if y is None else y
+
     def missing_label(self, x):
-        raise PyprogenError("y: the conditional VAE needs a label for every data point "
-                            "(use the m2 model for unlabelled data)")
+        """No label: propose y ~ p(y) (uniform), an importance proposal for the marginal log p(x)."""
+        return pyro.sample("y", self.label_prior(x.shape[0]))
 
     def default_loss(self):
         from pyro.infer import TraceMeanField_ELBO

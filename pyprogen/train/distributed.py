@@ -225,7 +225,7 @@ def evaluate_loss(step, x, batch_size, evaluate):
 
 
 #: evaluation keys that are means over data points (combined weighted by each rank's count)
-PER_POINT_KEYS = ("nll_nats", "elbo_nats", "bits_per_dim")
+PER_POINT_KEYS = ("nll_nats", "elbo_nats", "bits_per_dim", "accuracy")
 
 
 def reduce_evaluation(result):

@@ -25,7 +25,7 @@ from .lock import RunLock
 from .loop import Position, epoch_batches, evaluate_loss, run_epochs  # noqa: F401  (evaluate_loss re-exported)
 from .losses import resolve_loss
 from .schedules import attach
-from .source import check_rows, make_source
+from .source import check_rows, make_source, step_arguments
 
 RESUME_KEYS = ("batch_size", "lr", "seed")
 
@@ -90,7 +90,7 @@ def _restore(out, resume, model, step, fit_args, logger):
 
 def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=None, resume=False,
         progress=True, test_data=None, grad_clip=None, checkpoint_every=None, logger=None, kl_warmup=None,
-        free_bits=None, lr_schedule=None):
+        free_bits=None, lr_schedule=None, labels=None):
     """Train ``model`` on ``data`` and return its :class:`History` (one entry per epoch).
 
     :param model: a PyroModule with ``model(x)``/``guide(x)`` (a pyprogen model or the user's own).
@@ -103,6 +103,9 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
         and exit with status 143 (preemption.py).
     :param resume: continue from ``out/checkpoint.pt`` exactly where it stopped (inside an epoch, too).
         A worker that torchrun restarted (``--max-restarts``) resumes by itself.
+    :param labels: one label per data point for a model whose ``model(x, y)``/``guide(x, y)`` take them
+        (cvae, m2; M2 reads −1 as missing): each step then calls them with ``(x, y)`` of its rows, as
+        ``SVI.step(x, y)`` would. Tensor data only.
     :param test_data: if given, each entry also holds ``test_loss`` (per data point).
     :param grad_clip: clip each optimiser's global gradient norm to this value (NaN/inf gradients
         always stop training with :class:`TrainingDiverged` before the update).
@@ -118,7 +121,7 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every)
     check_model(model)
     device = device_of(model)
-    source = make_source(model, data, device, as_training_tensor)
+    source = make_source(model, data, device, as_training_tensor, labels)
     x_test = None if test_data is None else as_training_tensor(model, test_data, "test_data").to(device)
     loss = with_kl_options(resolve_loss(loss, model), kl_warmup=kl_warmup, free_bits=free_bits)
     step = make_step(model, loss, lr)  # refuses a loss that cannot train this model, before any work
@@ -127,7 +130,7 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     # gradients of a JIT-compiled loss. Start every fit from an empty store (as Pyro's tutorials do).
     pyro.clear_param_store()
     set_seed(distributed.rank_seed(seed))  # the run seed itself in one process (distributed.py)
-    step.initialise(source.rows(epoch_batches(len(source), batch_size, seed, 0)[0]))
+    step.initialise(*step_arguments(source.rows(epoch_batches(len(source), batch_size, seed, 0)[0])))
     distributed.synchronise(step)  # gradient all-reduce over ranks; no-op in one process
     guard_step(step, grad_clip)
     attach(step, loss, lr_schedule=lr_schedule, epochs=epochs,

@@ -24,6 +24,7 @@ from .checkpoint import checkpoint_path, save_checkpoint, write_metrics
 from .guard import parameters_finite
 from .logger import Logger, step_scalars
 from .preemption import stop
+from .source import step_arguments
 
 #: the key under which a rank's preemption request rides on the per-step all-reduce of the losses
 STOP = "__stop__"
@@ -122,7 +123,7 @@ class EpochLoop:
         t0 = time.perf_counter() - pos.seconds
         for rows in self.source.batches(shards[pos.step:]):
             try:
-                result = self.step.step(rows)
+                result = self.step.step(*step_arguments(rows))
             except TrainingDiverged as exc:
                 raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {pos.step + 1}: "
                                        f"{exc}{kept(self.out)}") from None

@@ -41,16 +41,17 @@ def check_rows(model, x, argument="data"):
 
 
 class TensorSource:
-    """Rows of a tensor already in memory (on the training device)."""
+    """Rows of a tensor already in memory (on the training device); with ``y`` (labels, one per row)
+    a step's rows are the pair ``(x[idx], y[idx])``, which the step passes on as ``model(x, y)``."""
 
-    def __init__(self, x):
-        self.x = x
+    def __init__(self, x, y=None):
+        self.x, self.y = x, y
 
     def __len__(self):
         return len(self.x)
 
     def rows(self, idx):
-        return self.x[idx]
+        return self.x[idx] if self.y is None else (self.x[idx], self.y[idx])
 
     def batches(self, index_batches):
         for idx in index_batches:
@@ -103,9 +104,44 @@ class DatasetSource:
             yield self._checked(batch)
 
 
-def make_source(model, data, device, as_training_tensor):
+def step_arguments(rows):
+    """The positional arguments of a step for one batch: ``(x,)``, or ``(x, y)`` for labelled rows."""
+    return rows if isinstance(rows, tuple) else (rows,)
+
+
+def check_labels(model, labels, n):
+    """``labels`` as a long tensor ``(n,)`` for a model whose ``model(x, y)`` takes them, or one line:
+    labels for a model without ``y``, or none for one that ``requires_labels`` (the conditional VAE)."""
+    name = type(model).__name__
+    if labels is None:
+        if getattr(model, "requires_labels", False):
+            raise PyprogenError(f"labels: {name} needs a label for every data point; pass fit(..., labels=y) "
+                                "(or use a semi-supervised model such as m2)")
+        return None
+    import inspect
+
+    if "y" not in inspect.signature(model.model).parameters:
+        raise PyprogenError(f"labels: {name}'s model(x) takes no labels (a model(x, y) such as cvae or m2 does)")
+    check = getattr(model, "labels", None)
+    if callable(check):
+        checked = check(labels, n, "labels")
+        # all missing: M2 checks them to None; pass them on as given (-1s) so every batch is alike
+        return torch.as_tensor(labels).long().reshape(-1) if checked is None else checked.cpu()
+    y = torch.as_tensor(labels)
+    if y.dim() != 1 or len(y) != n or y.dtype.is_floating_point:
+        raise PyprogenError(f"labels: expected {n} integer labels (one per data point), got shape {tuple(y.shape)}")
+    return y.long()
+
+
+def make_source(model, data, device, as_training_tensor, labels=None):
     """A :class:`DatasetSource` for a Dataset/DataLoader, else a :class:`TensorSource` of
-    ``as_training_tensor(model, data)`` on ``device``."""
+    ``as_training_tensor(model, data)`` (and ``labels``, checked) on ``device``."""
     if is_streamed(data):
+        if labels is not None:
+            raise PyprogenError("labels: pass the data as a tensor or array with labels= "
+                                "(a streamed Dataset's own labels are not read)")
+        check_labels(model, None, 0)
         return DatasetSource(model, data, device)
-    return TensorSource(as_training_tensor(model, data).to(device))
+    x = as_training_tensor(model, data).to(device)
+    y = check_labels(model, labels, len(x))
+    return TensorSource(x, None if y is None else y.to(device))

@@ -1,4 +1,6 @@
 """Conditional VAE p(x | y, z): sites and shapes, the labelled ELBO, class-conditional sampling, training."""
+from functools import partial
+
 import pyro
 import pytest
 import torch
@@ -9,6 +11,7 @@ from pyprogen.errors import PyprogenError
 from pyprogen.models import build
 from pyprogen.models.conditional_vae import ConditionalVAE, with_onehot
 from pyprogen.models.m2 import fit_labelled
+from pyprogen.train import fit
 
 
 def test_with_onehot_broadcasts_enumerated_labels():
@@ -53,8 +56,15 @@ def test_class_conditional_samples_follow_the_label():
 def test_missing_labels_and_bad_labels_raise():
     m = ConditionalVAE((1, 4, 4), latent_dim=2, hidden=(8,))
     x = torch.ones(2, 1, 4, 4)
-    with pytest.raises(PyprogenError, match="y: the conditional VAE needs a label"):
-        Trace_ELBO().loss(m.model, m.guide, x)
+    with pytest.raises(PyprogenError, match="labels: ConditionalVAE needs a label for every data point"):
+        fit(m, x, epochs=1, progress=False)
+    with pytest.raises(PyprogenError, match="labels: expected 2 labels"):
+        fit(m, x, labels=torch.tensor([0, 1, 1]), epochs=1, progress=False)
+    with pytest.raises(PyprogenError, match="labels: pass the data as a tensor"):
+        fit(m, torch.utils.data.TensorDataset(x), labels=torch.tensor([0, 1]), epochs=1, progress=False)
+    with pytest.raises(PyprogenError, match="labels: VAE's model"):
+        fit(build("vae", (1, 4, 4), latent_dim=2, hidden=(8,)), x, labels=torch.tensor([0, 1]), epochs=1,
+            progress=False)
     with pytest.raises(PyprogenError, match="label"):
         m.sample(2, label=12)
     with pytest.raises(PyprogenError, match="y"):
@@ -63,3 +73,38 @@ def test_missing_labels_and_bad_labels_raise():
         fit_labelled(m, x, torch.tensor([0, 1]), labelled=torch.tensor([True, False]))
     with pytest.raises(PyprogenError, match="num_classes"):
         ConditionalVAE((1, 4, 4), num_classes=1)
+
+
+def two_class_data(n=256, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    protos = torch.tensor([[1.0] * 8 + [0.0] * 8, [0.0] * 8 + [1.0] * 8])
+    return (torch.rand(n, 16, generator=g) < 0.05 + 0.9 * protos[y]).float().reshape(n, 1, 4, 4), y
+
+
+def test_fit_with_labels_trains_the_class_conditional_model():
+    """fit(cvae, x, labels=y): each step calls model(x, y) on its rows; the same check as with fit_labelled."""
+    x, y = two_class_data()
+    torch.manual_seed(2)
+    m = ConditionalVAE((1, 4, 4), num_classes=2, latent_dim=2, hidden=(32,))
+    fit(m, x, labels=y, epochs=40, batch_size=64, lr=1e-2, progress=False)
+    for label in (0, 1):
+        s = m.sample(200, label=label).reshape(200, 16)
+        top, bottom = s[:, :8].mean(), s[:, 8:].mean()
+        assert (top > 0.8 and bottom < 0.2) if label == 0 else (top < 0.2 and bottom > 0.8)
+
+
+def test_without_a_label_the_guide_proposes_the_prior_label_and_log_likelihood_is_the_marginal():
+    """log p(x) estimated with y ~ p(y) proposed equals log Σ_y p(y) p(x|y), each p(x|y) estimated with the label
+    given (5,000 particles each; tolerance 0.05 nats)."""
+    from pyprogen.metrics.likelihood import log_likelihood
+
+    x, y = two_class_data(8)
+    torch.manual_seed(2)
+    m = ConditionalVAE((1, 4, 4), num_classes=2, latent_dim=2, hidden=(32,))
+    fit(m, x, labels=y, epochs=5, batch_size=8, lr=1e-2, progress=False)
+    pyro.set_rng_seed(0)
+    marginal = log_likelihood(m.model, m.guide, x, num_particles=5000)
+    per_label = torch.stack([log_likelihood(partial(m.model, y=torch.full((8,), c)), partial(m.guide, y=torch.full(
+        (8,), c)), x, num_particles=5000) for c in (0, 1)])  # log p(x, y = c)
+    assert torch.allclose(marginal, per_label.logsumexp(0), atol=0.05)
