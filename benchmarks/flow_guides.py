@@ -134,7 +134,8 @@ def main():
         "machine": f"shared 2-core CPU ({platform.processor() or platform.machine()}), OMP_NUM_THREADS=1, "
                    f"torch {torch.__version__}, other jobs running (wall time > CPU time)",
         "command": "OMP_NUM_THREADS=1 nice python benchmarks/flow_guides.py --model {diagonal,iaf} --cpu-minutes 6.5 "
-                   "--diagnose; then --model vamp --cpu-minutes 6.5",
+                   "--diagnose; then --model vamp --cpu-minutes 6.5; then --model {diagonal,iaf} --diagnose-only (the "
+                   "per-point optimum q* in the guide's own family)",
         "test_rows": "a fixed random subset of the test split (recipes.evaluation_rows), for the NLL and the diagnostics",
         "paper_anchors": {"vamp_prior_nll_nats": 85.57, "vamp_prior_source": "Tomczak & Welling 2018, Table 2, "
                           "static MNIST, 2,000 epochs with KL warm-up"},

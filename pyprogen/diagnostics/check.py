@@ -5,9 +5,13 @@ For each data point x_n (Cremer, Li & Duvenaud 2018, "Inference suboptimality in
     log p(x) - ELBO[q(z|x)] = (log p(x) - ELBO[q*(z)]) + (ELBO[q*(z)] - ELBO[q(z|x)])
             inference gap   =    approximation gap     +       amortisation gap
 
-q is the amortised guide, q* the best member of its family for this one point: here a
-mean-field Gaussian (in the unconstrained space of each latent) fitted by SVI on every point
-separately, started from the guide's own mean and sd. log p(x) is an importance-sampling
+q is the amortised guide, q* the best member of its family for this one point, fitted by SVI on
+every point separately. The family is the guide's own when its model says how the encoder's outputs
+index it (``posterior_parameters(x)`` and ``posterior_from(...)``, as every VAE-family model does): q*
+then has its own loc, scale and flow context per point, started from the encoder's outputs, and shares
+the flow's weights, so a flow guide is compared with the best flow of its family, not with a Gaussian
+(:class:`LocalFamilyGuide`). For any other guide q* is a mean-field Gaussian (in the unconstrained
+space of each latent) started from the guide's own mean and sd (:class:`LocalGaussianGuide`). log p(x) is an importance-sampling
 estimate with many particles (per point, from whichever of q and q* has the smaller k̂);
 the ELBOs are the means of the same log weights, so the three numbers add up exactly.
 
@@ -39,6 +43,8 @@ K_GOOD, K_OK = 0.5, 0.7
 class LocalGaussianGuide:
     """q*(z) = N(loc_n, diag scale_n^2) per point and latent site (non-amortised; Cremer et al. 2018)."""
 
+    family = "mean-field Gaussian per point"
+
     def __init__(self, model, x, init_draws, plate_name="data"):
         with poutine.block(), torch.no_grad():
             trace = poutine.trace(model).get_trace(x)
@@ -67,9 +73,41 @@ class LocalGaussianGuide:
                 pyro.sample(name, fn)
 
 
-def fit_local_guide(model, x, init_draws, *, steps=500, lr=1e-2, num_particles=8, progress=False):
-    """Fit :class:`LocalGaussianGuide` by maximising each point's ELBO (Adam, vectorised particles)."""
-    local = LocalGaussianGuide(model, x, init_draws)
+class LocalFamilyGuide:
+    """q*(z) = ``owner.posterior_from(loc_n, scale_n, h_n)`` with free per-point ``loc_n``, ``log scale_n`` and
+    context ``h_n`` (started from the encoder's outputs for x_n): the guide's own family, not amortised.
+    ``owner`` is the model object whose ``posterior_parameters(x)`` gives them (site ``"z"``)."""
+
+    family = "the guide's own (per-point loc, scale and flow context; the flow's weights shared)"
+
+    def __init__(self, owner, x, site="z", plate_name="data"):
+        self.owner, self.site, self.plate_name, self.n = owner, site, plate_name, x.shape[0]
+        with torch.no_grad():
+            loc, scale, context = owner.posterior_parameters(x)
+        self.loc = loc.detach().clone().requires_grad_(True)
+        self.log_scale = scale.detach().log().clone().requires_grad_(True)
+        self.context = None if context is None else context.detach().clone().requires_grad_(True)
+
+    def parameters(self):
+        return [t for t in (self.loc, self.log_scale, self.context) if t is not None]
+
+    def __call__(self, x=None, *args, **kwargs):
+        with pyro.plate(self.plate_name, self.n):
+            pyro.sample(self.site, self.owner.posterior_from(self.loc, self.log_scale.exp(), self.context))
+
+
+def local_family(guide):
+    """The object that says how the encoder's outputs index ``guide``'s family, or None (see module doc)."""
+    owner = getattr(guide, "__self__", None)
+    ok = callable(getattr(owner, "posterior_parameters", None)) and callable(getattr(owner, "posterior_from", None))
+    return owner if ok else None
+
+
+def fit_local_guide(model, x, init_draws, *, steps=500, lr=1e-2, num_particles=8, progress=False, guide=None):
+    """Fit the per-point optimum q* by maximising each point's ELBO (Adam, vectorised particles): in ``guide``'s
+    own family when it has one (:func:`local_family`), else :class:`LocalGaussianGuide`."""
+    owner = local_family(guide)
+    local = LocalFamilyGuide(owner, x) if owner is not None else LocalGaussianGuide(model, x, init_draws)
     optim = torch.optim.Adam(local.parameters(), lr=lr)
     elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=True,
                       max_plate_nesting=guess_max_plate_nesting(model, local, (x,), {}))
@@ -114,7 +152,7 @@ def posterior_gaps(nuts, guide):
 def amortisation_gap(model, guide, x, guide_draws, *, num_particles=1000, steps=500, lr=1e-2, progress=False):
     """Per-point log p(x), ELBO of the guide and of the per-point optimum q* (nats), and k̂ of both."""
     lw_q = diagnostic_log_weights(model, guide, x, num_particles)
-    local = fit_local_guide(model, x, guide_draws, steps=steps, lr=lr, progress=progress)
+    local = fit_local_guide(model, x, guide_draws, steps=steps, lr=lr, progress=progress, guide=guide)
     lw_local = diagnostic_log_weights(model, local, x, num_particles)
     log_n = math.log(num_particles)
     k_q, k_local = psis_k_from_log_weights(lw_q), psis_k_from_log_weights(lw_local)
@@ -122,7 +160,7 @@ def amortisation_gap(model, guide, x, guide_draws, *, num_particles=1000, steps=
     use_q = k_q <= k_local
     log_px = torch.where(use_q, lw_q.logsumexp(0) - log_n, lw_local.logsumexp(0) - log_n)
     return {"log_px": log_px, "elbo": lw_q.mean(0), "elbo_local": lw_local.mean(0), "k_hat": k_q,
-            "k_hat_local": k_local}
+            "k_hat_local": k_local, "local_family": getattr(local, "family", LocalGaussianGuide.family)}
 
 
 def _mean(t):
@@ -152,7 +190,7 @@ def check(model, guide, x, *, num_samples=500, warmup_steps=500, num_chains=2, g
     return {
         "config": {"points": int(x.shape[0]), "num_samples": num_samples, "warmup_steps": warmup_steps,
                    "num_chains": num_chains, "guide_samples": guide_samples, "num_particles": num_particles,
-                   "local_steps": local_steps, "seed": seed},
+                   "local_steps": local_steps, "seed": seed, "local_family": gap["local_family"]},
         "rhat_max": max(max(s["rhat_max"]) for s in sites.values()),
         "ess_bulk_min": min(min(s["ess_bulk_min"]) for s in sites.values()),
         "ess_tail_min": min(min(s["ess_tail_min"]) for s in sites.values()),

@@ -44,7 +44,8 @@ def _flow_guides(d):
         out.append(f"Diagnostics (`pyprogen.diagnostics.check`) on {cfg['points']} test points: NUTS "
                    f"{cfg['num_chains']} chains × {cfg['num_samples']} draws after {cfg['warmup_steps']} warm-up, "
                    f"{cfg['num_particles']} importance particles, {cfg['local_steps']} Adam steps per point for the "
-                   "per-point guide (Cremer et al. 2018).")
+                   f"per-point optimum q* (Cremer et al. 2018; its family: "
+                   f"{cfg.get('local_family', 'mean-field Gaussian per point')}).")
     out.append(f"{c['architecture']}; {c['data']}; batch {c['batch_size']}, lr {c['lr']}; {c['budget']}; "
                f"NLL and ELBO on {d['models']['diagonal']['test_points']:,} test images"
                f"{' (' + c['test_rows'] + ')' if c.get('test_rows') else ''} with "

@@ -101,8 +101,17 @@ class VAE(GenerativeModel):
 
     def posterior(self, x):
         """q(z|x): batch shape (len(x),), event shape (latent_dim,)."""
-        loc, scale, h = encoder_outputs(self.encoder, self._context, x)
-        return self.flow(loc, scale, h)
+        return self.posterior_from(*self.posterior_parameters(x))
+
+    def posterior_parameters(self, x):
+        """``(loc, scale, context)``: what the encoder outputs for ``x``, i.e. the per-point parameters that index
+        the guide's family ({q(z; loc, scale, h)}: a diagonal Gaussian, pushed through the flow conditioned on
+        h; ``context`` is None for the diagonal guide). The diagnostics fit them per point (Cremer et al. 2018)."""
+        return encoder_outputs(self.encoder, self._context, x)
+
+    def posterior_from(self, loc, scale, context=None):
+        """The member of the guide's family with these parameters (the flow's own weights are shared)."""
+        return self.flow(loc, scale, context)
 
     def model(self, x=None, n=None):
         n = self.batch_size(x, n)
