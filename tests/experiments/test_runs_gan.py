@@ -8,30 +8,14 @@ import pytest
 import torch
 
 from pyprogen import cli
-from pyprogen.experiments import runs
 from pyprogen.models.gan_recipes import RECIPES
 
 
-class Stop(Exception):
-    pass
-
-
-@pytest.fixture
-def fit_calls(monkeypatch):
-    """``runs.fit`` replaced by a recorder that stops the run: what the command would train."""
-    calls = []
-
-    def fake_fit(model, x, **kw):
-        calls.append({"model": model, **kw})
-        raise Stop
-
-    monkeypatch.setattr(runs, "fit", fake_fit)
-    return calls
 
 
 def test_default_command_trains_with_the_recipes_fit_settings(fit_calls, tmp_path):
     out = str(tmp_path / "run")
-    with pytest.raises(Stop):
+    with pytest.raises(fit_calls.Stop):
         cli.main(["train", "gan", "--data", "ring8", "--out", out, "--no-progress"])
     (call,) = fit_calls
     recipe = RECIPES["ring8"]
@@ -44,7 +28,7 @@ def test_default_command_trains_with_the_recipes_fit_settings(fit_calls, tmp_pat
 
 
 def test_flags_win_over_the_recipe(fit_calls, tmp_path):
-    with pytest.raises(Stop):
+    with pytest.raises(fit_calls.Stop):
         cli.main(["train", "gan", "--data", "grid25", "--out", str(tmp_path / "run"), "--epochs", "3", "--lr", "0.01",
                   "--batch-size", "64", "--lr-schedule", "constant", "--ema", "0", "--gamma", "0.25",
                   "--critic-lr", "0.004", "--spectral-norm", "--latent-dim", "3"])
@@ -56,7 +40,7 @@ def test_flags_win_over_the_recipe(fit_calls, tmp_path):
 
 
 def test_models_without_a_recipe_keep_ten_epochs(fit_calls, tmp_path):
-    with pytest.raises(Stop):
+    with pytest.raises(fit_calls.Stop):
         cli.main(["train", "vae", "--data", "ring8", "--out", str(tmp_path / "run")])
     assert fit_calls[0]["epochs"] == 10
 

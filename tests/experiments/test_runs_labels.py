@@ -10,27 +10,12 @@ import torch
 
 from pyprogen import cli
 from pyprogen.data import load_dataset
-from pyprogen.experiments import runs
 
 
-class Stop(Exception):
-    pass
-
-
-@pytest.fixture
-def fit_calls(monkeypatch):
-    calls = []
-
-    def fake_fit(model, x, **kw):
-        calls.append({"model": model, "x": x, **kw})
-        raise Stop
-
-    monkeypatch.setattr(runs, "fit", fake_fit)
-    return calls
 
 
 def test_cvae_gets_every_label_of_the_data(fit_calls, tmp_path):
-    with pytest.raises(Stop):
+    with pytest.raises(fit_calls.Stop):
         cli.main(["train", "cvae", "--data", "mnist", "--out", str(tmp_path / "r"), "--no-progress"])
     (call,) = fit_calls
     train = load_dataset("mnist", "train")
@@ -38,7 +23,7 @@ def test_cvae_gets_every_label_of_the_data(fit_calls, tmp_path):
 
 
 def test_m2_with_100_labels_trains_on_balanced_rows(fit_calls, tmp_path):
-    with pytest.raises(Stop):
+    with pytest.raises(fit_calls.Stop):
         cli.main(["train", "m2", "--data", "mnist", "--labels", "100", "--out", str(tmp_path / "r"), "--no-progress"])
     (call,) = fit_calls
     y = call["labels"]
