@@ -57,6 +57,8 @@ def main(argv=None):
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--depth", type=int, default=None, help="blocks (pixelcnn, default 5) or LSTM layers (default 2)")
     p.add_argument("--gated", action="store_true")
+    p.add_argument("--cosine", action="store_true",
+                   help="decay the learning rate to 0 over the CPU budget (lr * (1 + cos(pi * used / budget)) / 2)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="directory for result.json and samples.png")
@@ -82,6 +84,11 @@ def main(argv=None):
         running = []
         for b in range(0, len(train), a.batch_size):
             batch = train[perm[b:b + a.batch_size]]
+            if a.cosine:
+                frac = min(1.0, (time.process_time() - cpu0) / budget)
+                for opt in svi.optim.optim_objs.values():
+                    for g in opt.param_groups:
+                        g["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * frac))
             running.append(svi.step(batch) / len(batch))
             steps += 1
             epochs += len(batch) / len(train)
