@@ -54,17 +54,23 @@ class M2(ConditionalVAE):
 
     :param alpha: weight α of the classification loss (per labelled point, see module docstring); the
         default 50 is about the weight of Pyro's SS-VAE example (``aux_loss_multiplier=46``).
-    :param classifier: the net of q(y|x): ``"mlp"`` (the paper's, ``hidden`` widths) or ``"conv"`` (two 3x3
+    :param classifier: the net of q(y|x): ``"mlp"`` (the paper's, ``hidden`` widths), ``"conv"`` (two 3x3
         conv + max-pool stages of 32 and 64 channels, a 128-unit layer with dropout 0.5; (C, H, W) images with
-        H, W divisible by 4). q(z|x, y) and p(x|y, z) stay MLPs.
+        H, W divisible by 4) or ``"auto"`` (the default: ``"conv"`` for such images of at least 16x16, else
+        ``"mlp"``; on MNIST with 3,000 labels the conv q(y|x) errs 3.4 % against the MLP's 13.1 % at the same
+        CPU budget, docs/results/m2_mnist.json). q(z|x, y) and p(x|y, z) stay MLPs.
     Other keywords as :class:`~pyprogen.models.conditional_vae.ConditionalVAE`.
     """
 
-    def __init__(self, data_shape, *, alpha=50.0, classifier="mlp", hidden=(500,), activation="softplus", **kw):
+    def __init__(self, data_shape, *, alpha=50.0, classifier="auto", hidden=(500,), activation="softplus", **kw):
         super().__init__(data_shape, hidden=hidden, activation=activation, **kw)
         expect(isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and alpha >= 0,
                "alpha", "a finite number >= 0", repr(alpha))
-        expect(classifier in ("mlp", "conv"), "classifier", "'mlp' or 'conv'", repr(classifier))
+        expect(classifier in ("mlp", "conv", "auto"), "classifier", "'mlp', 'conv' or 'auto'", repr(classifier))
+        if classifier == "auto":
+            shape = self.data_shape
+            images = len(shape) == 3 and shape[1] >= 16 and shape[2] >= 16 and shape[1] % 4 == 0 and shape[2] % 4 == 0
+            classifier = "conv" if images else "mlp"
         self.alpha, self.classifier_kind = float(alpha), classifier
         from .vae import as_pyro_module
 

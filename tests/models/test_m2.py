@@ -148,6 +148,8 @@ def test_conv_classifier_gives_the_same_interface():
     assert TraceEnum_ELBO(max_plate_nesting=1).loss(m.model, m.guide, x) > 0
     with pytest.raises(PyprogenError, match="classifier"):
         M2((1, 4, 4), classifier="rnn")
+    assert M2((1, 28, 28)).classifier_kind == "conv" and M2((1, 4, 4)).classifier_kind == "mlp"  # "auto"
+    assert M2((784,)).classifier_kind == "mlp" and M2((1, 28, 28), classifier="mlp").classifier_kind == "mlp"
     with pytest.raises(PyprogenError, match="data_shape"):
         M2((1, 6, 6), classifier="conv")
 
