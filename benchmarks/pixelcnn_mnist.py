@@ -11,6 +11,8 @@ caps the wall-clock time too (the result records both).
 """
 import argparse
 import math
+import platform
+import sys
 import time
 from pathlib import Path
 
@@ -108,7 +110,9 @@ def main(argv=None):
               "epochs": round(epochs, 3), "steps": steps, "train_cpu_minutes": train_cpu / 60,
               "train_wall_minutes": train_wall / 60, "test_nll_nats": nll,
               "test_bits_per_dim": nll / (784 * math.log(2)), "eval_cpu_seconds": eval_cpu, "history": history,
-              "reference_nats": {"PixelCNN": 81.30, "Row LSTM": 80.54, "Diagonal BiLSTM": 79.20}}
+              "reference_nats": {"PixelCNN": 81.30, "Row LSTM": 80.54, "Diagonal BiLSTM": 79.20},
+              "machine": f"shared 2-core CPU ({platform.machine()}), {a.threads} torch thread(s), torch {torch.__version__}",
+              "command": f"OMP_NUM_THREADS={a.threads} python benchmarks/pixelcnn_mnist.py " + " ".join(sys.argv[1:])}
     print(f"{a.model}: {result['parameters']} parameters, {epochs:.2f} epochs ({steps} steps) in "
           f"{train_cpu / 60:.1f} CPU min ({train_wall / 60:.1f} wall min); test NLL {nll:.2f} nats "
           f"({result['test_bits_per_dim']:.4f} bits/dim); van den Oord 2016: PixelCNN 81.30, Row LSTM 80.54")

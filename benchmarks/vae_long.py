@@ -99,6 +99,9 @@ def main():
     p.add_argument("--no-eval", action="store_true", help="train and save OUT/best.pt only (evaluate with --eval-only)")
     p.add_argument("--eval-only", action="store_true",
                    help="evaluate OUT/best.pt (written after training) again, e.g. with other --eval-particles")
+    p.add_argument("--thread-check", metavar="JSON", help="a result file of the same command with another --threads: "
+                   "compare this run's per-epoch curve (train loss, validation ELBO, 3 decimals) with its first epochs "
+                   "and record the comparison there as 'thread_check' (use a short --cpu-minutes and --no-eval)")
     p.add_argument("--out", default="runs/bench_vae_long")
     p.add_argument("--results", default=RESULTS)
     args = p.parse_args()
@@ -134,6 +137,8 @@ def train_model(model, train, valid, args, hidden, best):
     except OutOfBudget as e:
         stopped_at = e.args[0]
     train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if args.thread_check:
+        record_thread_check(args.thread_check, keeper.curve, args)
     model.load_state_dict(keeper.best_state)
     entry = {
         "model": "vae", "hidden": list(hidden), "activation": "tanh", "latent_dim": args.latent_dim,
@@ -150,6 +155,21 @@ def train_model(model, train, valid, args, hidden, best):
     torch.save({"state": keeper.best_state, "entry": entry}, best)
     write_json(args.results, {**entry, "status": "trained; test evaluation running"})
     return entry
+
+
+def record_thread_check(path, curve, args):
+    """Add ``thread_check`` to the result file at ``path``: this run's epochs against the same epochs there."""
+    with open(path) as f:
+        base = json.load(f)
+    pairs = list(zip(base["curve"], curve))
+    same = [a["train_loss"] == b["train_loss"] and a["valid_elbo"] == b["valid_elbo"] for a, b in pairs]
+    base["thread_check"] = {
+        "threads": args.threads, "epochs_compared": len(pairs), "identical_epochs": sum(same),
+        "max_abs_diff_train_loss": max((abs(a["train_loss"] - b["train_loss"]) for a, b in pairs), default=None),
+        "max_abs_diff_valid_elbo": max((abs(a["valid_elbo"] - b["valid_elbo"]) for a, b in pairs), default=None),
+        "command": f"OMP_NUM_THREADS={args.threads} python benchmarks/vae_long.py " + " ".join(sys.argv[1:])}
+    write_json(path, base)
+    print("thread check:", json.dumps(base["thread_check"]), flush=True)
 
 
 def evaluate(model, test, entry, args):

@@ -48,6 +48,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="run directory (default: a temporary one)")
     p.add_argument("--results", help="also write the result (with command and machine) to this JSON file")
+    p.add_argument("--thread-check", metavar="JSON", help="a result file written with another --threads: add this "
+                   "run to it as its 'thread_check' (both rounded as the README shows them: one decimal)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     out = args.out or tempfile.mkdtemp(prefix="vae_recipe_")
@@ -66,6 +68,14 @@ def main():
            "nll_nats": round(result["nll_nats"], 2), "elbo_nats": round(result["elbo_nats"], 2),
            "loss": [round(e["loss"], 2) for e in history]}
     print(json.dumps(row), flush=True)
+    if args.thread_check:
+        base = read_json(args.thread_check)
+        shown = {k: (f"{base[k]:.1f}", f"{row[k]:.1f}") for k in ("nll_nats", "elbo_nats")}
+        base["thread_check"] = {"threads": args.threads, "nll_nats": row["nll_nats"], "elbo_nats": row["elbo_nats"],
+                                "loss": row["loss"], "identical_at_digits_shown": all(a == b for a, b in shown.values()),
+                                "command": f"OMP_NUM_THREADS={args.threads} python benchmarks/vae_recipe.py "
+                                           + " ".join(sys.argv[1:])}
+        write_json(args.thread_check, base)
     if args.results:
         row.pop("out")
         write_json(args.results, {**row, "eval": f"IWAE bound, K = {args.num_particles}, on {args.eval_points:,} "

@@ -24,6 +24,27 @@ def _diagonal_pixelrnn(d):
                               f"--threads {c['threads']}", d)])
 
 
+@RESULT_TABLES.register("pixelcnn_gated_mnist")
+def _pixelcnn_gated(d):
+    """benchmarks/pixelcnn_mnist.py --gated: the gated PixelCNN at a CPU budget, exact NLL on the full test set."""
+    c = d["config"]
+    flags = " ".join(f for f, on in (("--gated", c["gated"]), ("--cosine", c.get("cosine"))) if on)
+    command = d.get("command") or (f"OMP_NUM_THREADS={c['threads']} python benchmarks/pixelcnn_mnist.py {flags} "
+                                   f"--channels {c['channels']} --depth {c['depth']} --minutes {c['minutes']:g} --out OUT")
+    rows = [[f"pixelcnn (gated), {c['depth']} blocks × {c['channels']} channels", fmt(d["parameters"]),
+             f"{d['train_cpu_minutes']:.1f} CPU-min ({d['epochs']:.2f} epochs, batch {c['batch_size']})",
+             fmt(d["test_nll_nats"], 1), fmt(d["test_bits_per_dim"], 3)]]
+    ref = "; ".join(f"{k} {v:.2f}" for k, v in d["reference_nats"].items())
+    out = [table(["model", "parameters", "training", "test NLL (nats, exact, 10,000 images)", "bits/dim"], rows), ""]
+    for path in d.get("figures", []):
+        out += [f"![{path.rsplit('/', 1)[-1][:-4]}]({path})", ""]
+    out += [f"Adam {c['lr']:g}{', cosine to 0 over the CPU budget' if c.get('cosine') else ''}; maximum likelihood "
+            f"with Pyro's SVI (empty guide). Target ≤ 85 nats; van den Oord et al. (2016, binarized MNIST, trained to "
+            f"convergence): {ref}.",
+            _source(command, {"machine": d.get("machine")})]
+    return "\n".join(out)
+
+
 @RESULT_TABLES.register("flow_guides")
 def _flow_guides(d):
     c = d["config"]
@@ -218,6 +239,22 @@ def _vq_vae(d):
         "recorded).*"])
 
 
+def _thread_note(d):
+    """What the result's ``thread_check`` (a rerun with other torch threads) found, or that there is none."""
+    t = d.get("thread_check")
+    if t is None:
+        return "no run with 2 threads recorded"
+    if "epochs_compared" in t:  # vae_long.py: the first epochs of the curve
+        same = "identical" if t["identical_epochs"] == t["epochs_compared"] else (
+            f"identical in {t['identical_epochs']} of them (largest difference {t['max_abs_diff_train_loss']:.3f} "
+            f"nats in the training loss)")
+        return (f"with {t['threads']} threads the first {t['epochs_compared']} epochs' training loss and validation "
+                f"ELBO (3 decimals) are {same}: `{t['command']}`")
+    verdict = "the same to the digits shown" if t["identical_at_digits_shown"] else (
+        f"not the same: NLL {t['nll_nats']:.1f}, −ELBO {-t['elbo_nats']:.1f}")
+    return f"with {t['threads']} threads the numbers are {verdict}: `{t['command']}`"
+
+
 @RESULT_TABLES.register("vae_recipe")
 def _vae_recipe(d):
     """benchmarks/vae_recipe.py --results: what ``pyprogen train vae --data binarized-mnist --epochs N`` reaches."""
@@ -225,7 +262,7 @@ def _vae_recipe(d):
         table(["command it measures", "recipe", "test NLL (nats)", "test −ELBO (nats)", "CPU-s (train + eval)"],
               [[f"`pyprogen train {d['model']} --data binarized-mnist --epochs {d['epochs']}`", d["recipe"],
                 f"{d['nll_nats']:.1f}", f"{-d['elbo_nats']:.1f}", f"{d['total_cpu_s']:.0f}"]]), "",
-        f"NLL: {d['eval']}.",
+        f"NLL: {d['eval']}; one torch thread ({_thread_note(d)}).",
         _source(d["command"], d)])
 
 
@@ -246,7 +283,7 @@ def _vae_long(d):
         f"updates; parameters kept at the best validation ELBO (Larochelle validation split). Target ≤ {a['target_nats']} "
         f"nats; pythae's reproduced VAE {a['pythae_vae_nats']}, Burda et al. (2016) VAE {a['burda_vae_k1_nats']} "
         f"(3,280 passes, dynamic binarisation). ± is the standard error over test images; evaluation "
-        f"{d['eval_cpu_seconds'] / 60:.0f} CPU-min; one torch thread (no run with 2 threads recorded).",
+        f"{d['eval_cpu_seconds'] / 60:.0f} CPU-min; one torch thread ({_thread_note(d)}).",
         _source(d["command"], d)])
 
 
@@ -293,6 +330,15 @@ def _gan_mnist(d):
             m = r[name]
             rows.append([f"{name} (seed {r['seed']})", fmt(m["fid"], 1), fmt(m["precision"], 3), fmt(m["recall"], 3),
                          fmt(m["classes_covered"]), f"{m['cpu_s']:.0f}"])
+    if len(d["runs"]) > 1:  # mean ± sd over seeds (sample sd), computed here from the per-seed rows above
+        import statistics
+
+        for name in ("gan", "vae"):
+            def ms(key, digits):
+                v = [r[name][key] for r in d["runs"]]
+                return mean_sd(statistics.fmean(v), statistics.stdev(v), digits)
+            rows.append([f"**{name}, mean ± sd over {len(d['runs'])} seeds**", ms("fid", 1), ms("precision", 3),
+                         ms("recall", 3), ms("classes_covered", 1), ms("cpu_s", 0)])
     t = d.get("targets", {})
     met = "; ".join(f"{k} {'met' if v['met'] else 'not met'}" + (f" (target {v['target']})" if "target" in v else "")
                     for k, v in t.items())
