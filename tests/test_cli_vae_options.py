@@ -105,7 +105,7 @@ def m2_run(bits, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cvae_run(tmp_path_factory):
-    """A conditional VAE saved as a run directory (it trains with labels, outside ``pyprogen train``)."""
+    """A conditional VAE saved as a run directory (built directly: ``bits`` has no labels for ``pyprogen train``)."""
     out = tmp_path_factory.mktemp("runs") / "cvae"
     out.mkdir()
     set_seed(0)

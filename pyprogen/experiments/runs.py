@@ -163,15 +163,18 @@ def takes_labels(model):
 def training_labels(model, model_name, data, train, labels, seed):
     """``(rows, y)`` for a labelled model: the rows ``fit`` trains on and their labels, ``labels`` kept per class
     and the rest ``MISSING`` (data/semi_supervised.py, labelled rows repeated to half an epoch); ``(None, None)``
-    for any other model. One line: ``--labels`` for a model without labels, data without labels, hidden labels
+    for any other model, and for m2 on data without labels (it then trains unsupervised, y enumerated). One line: ``--labels`` for a model without labels, data without labels, hidden labels
     for the conditional VAE."""
     if not takes_labels(model):
         if labels is not None:
             raise PyprogenError(f"labels: model {model_name!r} takes no labels (--labels is for cvae and m2)")
         return None, None
     if getattr(train, "y", None) is None:
-        raise PyprogenError(f"data: {data!r} has no labels; model {model_name!r} trains on labelled data "
-                            "(e.g. --data mnist)")
+        if getattr(model, "requires_labels", False) or labels is not None:
+            raise PyprogenError(f"{'labels' if labels is not None else 'data'}: {data!r} has no labels; model "
+                                f"{model_name!r} {'cannot keep any' if labels is not None else 'trains on labelled data'}"
+                                " (e.g. --data mnist)")
+        return None, None  # m2 without any label: unsupervised, y enumerated
     y = keep_labels(train.y, labels, seed)
     if getattr(model, "requires_labels", False) and bool((y == MISSING).any()):
         raise PyprogenError(f"labels: model {model_name!r} needs every label ({len(y)}), got {labels}; "

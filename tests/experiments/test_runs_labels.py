@@ -37,6 +37,8 @@ def test_m2_with_100_labels_trains_on_balanced_rows(fit_calls, tmp_path):
     (["train", "cvae", "--data", "mnist", "--labels", "100"], "labels: model 'cvae' needs every label"),
     (["train", "cvae", "--data", "binarized-mnist"], "data: 'binarized-mnist' has no labels"),
     (["train", "m2", "--data", "mnist", "--labels", "5"], "labels: expected at least one label per class"),
+    (["train", "m2", "--data", "binarized-mnist", "--labels", "100"],
+     "labels: 'binarized-mnist' has no labels; model 'm2' cannot keep any"),
 ])
 def test_wrong_label_uses_are_one_line(argv, message, tmp_path, capsys):
     out = str(tmp_path / "r")
