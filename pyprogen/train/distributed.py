@@ -71,7 +71,7 @@ def process_group(device=torch.device("cpu"), timeout_s=1800):
     """Join the process group torchrun described in the environment (no-op without one).
 
     gloo for CPU tensors, nccl for CUDA (each local rank pinned to ``cuda:LOCAL_RANK``). Tears
-    the group down on exit if this call created it.
+    the group down on exit if this call created it, after a barrier when the body finished normally.
     """
     device = torch.device(device)
     world = _env_int("WORLD_SIZE", 1)
@@ -86,6 +86,10 @@ def process_group(device=torch.device("cpu"), timeout_s=1800):
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     try:
         yield
+        # every rank done with its collectives before any tears its connections down: without this, a rank
+        # that finishes first can close gloo pairs a peer still reads from, and the peer aborts in C++
+        # ("terminate called without an active exception", SIGABRT; seen twice on this 2-core machine)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
