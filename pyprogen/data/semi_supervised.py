@@ -12,7 +12,7 @@ import torch
 
 from ..errors import PyprogenError
 
-#: the label of an unlabelled point (as pyprogen.models.m2.MISSING)
+#: the label of an unlabelled point (pyprogen.models.M2 reads it as missing)
 MISSING = -1
 
 

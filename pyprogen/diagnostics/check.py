@@ -11,7 +11,8 @@ index it (``posterior_parameters(x)`` and ``posterior_from(...)``, as every VAE-
 then has its own loc, scale and flow context per point, started from the encoder's outputs, and shares
 the flow's weights, so a flow guide is compared with the best flow of its family, not with a Gaussian
 (:class:`LocalFamilyGuide`). For any other guide q* is a mean-field Gaussian (in the unconstrained
-space of each latent) started from the guide's own mean and sd (:class:`LocalGaussianGuide`). log p(x) is an importance-sampling
+space of each latent) started from the guide's own mean and sd (:class:`LocalGaussianGuide`).
+log p(x) is an importance-sampling
 estimate with many particles (per point, from whichever of q and q* has the smaller k̂);
 the ELBOs are the means of the same log weights, so the three numbers add up exactly.
 
@@ -160,7 +161,7 @@ def amortisation_gap(model, guide, x, guide_draws, *, num_particles=1000, steps=
     use_q = k_q <= k_local
     log_px = torch.where(use_q, lw_q.logsumexp(0) - log_n, lw_local.logsumexp(0) - log_n)
     return {"log_px": log_px, "elbo": lw_q.mean(0), "elbo_local": lw_local.mean(0), "k_hat": k_q,
-            "k_hat_local": k_local, "local_family": getattr(local, "family", LocalGaussianGuide.family)}
+            "k_hat_local": k_local, "local_family": local.family}
 
 
 def _mean(t):

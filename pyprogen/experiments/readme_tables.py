@@ -3,6 +3,8 @@
 Each takes the JSON a committed command wrote and returns the Markdown the README shows, with the
 command under it, so a README number is always a function of a committed output.
 """
+import statistics
+
 from .readme import RESULT_TABLES, command_line, fmt, mean_sd, table  # noqa: F401
 
 
@@ -331,14 +333,14 @@ def _gan_mnist(d):
             rows.append([f"{name} (seed {r['seed']})", fmt(m["fid"], 1), fmt(m["precision"], 3), fmt(m["recall"], 3),
                          fmt(m["classes_covered"]), f"{m['cpu_s']:.0f}"])
     if len(d["runs"]) > 1:  # mean ± sd over seeds (sample sd), computed here from the per-seed rows above
-        import statistics
+        def ms(name, key, digits):
+            v = [r[name][key] for r in d["runs"]]
+            return mean_sd(statistics.fmean(v), statistics.stdev(v), digits)
 
         for name in ("gan", "vae"):
-            def ms(key, digits):
-                v = [r[name][key] for r in d["runs"]]
-                return mean_sd(statistics.fmean(v), statistics.stdev(v), digits)
-            rows.append([f"**{name}, mean ± sd over {len(d['runs'])} seeds**", ms("fid", 1), ms("precision", 3),
-                         ms("recall", 3), ms("classes_covered", 1), ms("cpu_s", 0)])
+            rows.append([f"**{name}, mean ± sd over {len(d['runs'])} seeds**", ms(name, "fid", 1),
+                         ms(name, "precision", 3), ms(name, "recall", 3), ms(name, "classes_covered", 1),
+                         ms(name, "cpu_s", 0)])
     t = d.get("targets", {})
     met = "; ".join(f"{k} {'met' if v['met'] else 'not met'}" + (f" (target {v['target']})" if "target" in v else "")
                     for k, v in t.items())

@@ -27,6 +27,7 @@ from ..seeding import set_seed
 from ..train import fit, load
 from ..train.checkpoint import checkpoint_path, write_metrics
 from ..train.fit import as_training_tensor
+from ..train.source import takes_labels
 from ..train import distributed
 from ..train.lock import RunLock
 from .recipes import evaluation_rows, train_defaults
@@ -153,18 +154,11 @@ def check_resume(previous, current, keys):
         raise PyprogenError(f"resume: {key} was {was_text} in the run, got {now!r}")
 
 
-def takes_labels(model):
-    """Whether ``model.model(x, y)`` takes labels (cvae, m2)."""
-    import inspect
-
-    return "y" in inspect.signature(model.model).parameters
-
-
 def training_labels(model, model_name, data, train, labels, seed):
     """``(rows, y)`` for a labelled model: the rows ``fit`` trains on and their labels, ``labels`` kept per class
     and the rest ``MISSING`` (data/semi_supervised.py, labelled rows repeated to half an epoch); ``(None, None)``
-    for any other model, and for m2 on data without labels (it then trains unsupervised, y enumerated). One line: ``--labels`` for a model without labels, data without labels, hidden labels
-    for the conditional VAE."""
+    for any other model, and for m2 on data without labels (it then trains unsupervised, y enumerated). One line:
+    ``--labels`` for a model without labels or on data without labels, hidden labels for the conditional VAE."""
     if not takes_labels(model):
         if labels is not None:
             raise PyprogenError(f"labels: model {model_name!r} takes no labels (--labels is for cvae and m2)")
@@ -284,15 +278,16 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                                              "  pyprogen train --config THIS_FILE --out NEW_DIR"):
             model.to(device)
             distributed.move_param_store(device)  # Pyro params outside the model's modules, too
-            history = fit(model, x_train, labels=y_train, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          out=out, resume=resume, progress=progress, grad_clip=grad_clip,
+            history = fit(model, x_train, labels=y_train, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
+                          seed=seed, out=out, resume=resume, progress=progress, grad_clip=grad_clip,
                           checkpoint_every=checkpoint_every, logger=_tensorboard(out) if tensorboard else None,
                           kl_warmup=kl_warmup, free_bits=free_bits, lr_schedule=lr_schedule)
         set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
         scored = evaluation_rows(len(test.x), eval_points)
         result = distributed.reduce_evaluation(evaluate_model(
             model, distributed.shard_rows(test.x[scored]).to(device), num_particles=num_particles,
-            modes=modes_for(data), labels=None if getattr(test, "y", None) is None else distributed.shard_rows(test.y[scored])))
+            modes=modes_for(data),
+            labels=None if getattr(test, "y", None) is None else distributed.shard_rows(test.y[scored])))
         if not distributed.is_main_process():
             return result
         write_metrics(out, [*history, {"epoch": history[-1]["epoch"], "split": "test", **result}])

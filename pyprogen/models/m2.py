@@ -37,14 +37,13 @@ from pyro.infer import Trace_ELBO, TraceEnum_ELBO, config_enumerate
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.semi_supervised import MISSING  # the label of an unlabelled point in a mixed minibatch
 from ..errors import PyprogenError, expect
 from ..nn import mlp
 from .conditional_vae import ACTIVATIONS, ConditionalVAE
 from .registry import register_model
 
 
-#: the label of an unlabelled point in a mixed minibatch
-MISSING = -1
 #: logit of the labels a labelled row's point mass excludes (exp(-1e4) == 0 in float32)
 EXCLUDED = -1e4
 

@@ -10,6 +10,7 @@ likelihood's range). A ``DataLoader`` contributes its dataset, ``collate_fn`` an
 (worker processes read the rows ahead); the batches themselves are fit's (``batch_size``, order),
 not the loader's. The loader is given its own generator, so it never consumes the global RNG.
 """
+import inspect
 import math
 
 import torch
@@ -109,6 +110,11 @@ def step_arguments(rows):
     return rows if isinstance(rows, tuple) else (rows,)
 
 
+def takes_labels(model):
+    """Whether ``model.model(x, y)`` takes labels (cvae, m2)."""
+    return "y" in inspect.signature(model.model).parameters
+
+
 def check_labels(model, labels, n):
     """``labels`` as a long tensor ``(n,)`` for a model whose ``model(x, y)`` takes them, or one line:
     labels for a model without ``y``, or none for one that ``requires_labels`` (the conditional VAE)."""
@@ -118,9 +124,7 @@ def check_labels(model, labels, n):
             raise PyprogenError(f"labels: {name} needs a label for every data point; pass fit(..., labels=y) "
                                 "(or use a semi-supervised model such as m2)")
         return None
-    import inspect
-
-    if "y" not in inspect.signature(model.model).parameters:
+    if not takes_labels(model):
         raise PyprogenError(f"labels: {name}'s model(x) takes no labels (a model(x, y) such as cvae or m2 does)")
     check = getattr(model, "labels", None)
     if callable(check):
