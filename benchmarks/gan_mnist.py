@@ -4,6 +4,8 @@
   overrides) with the project's step object; every ``--every`` generator steps score 2,000 samples
   of the EMA generator (and the raw one) against 2,000 test images: Fréchet distance, precision,
   recall (Kynkäänniemi et al. 2019, k = 3), classes covered (PacGAN's one-fifth rule).
+- ``probe``: sampling-side variants of a saved model (BatchNorm statistics of the EMA generator, critic
+  rejection sampling, importance resampling, truncation) in the same metrics.
 - ``defaults``: the "mnist" recipe exactly as ``fit`` runs it, then the VAE of ``pyprogen compare
   --data mnist`` (latent 32, 10 epochs, batch 128, lr 1e-3) on the same training images; the same
   metrics for both, CPU seconds for each, a sample grid of the GAN, and issue 14's targets checked
@@ -16,11 +18,14 @@ on (``--binarise``: binarised at 0.5, as ``pyprogen compare`` scores them); the 
 images (as compare does) and scored against the same real sample as the GAN.
 
     python benchmarks/gan_mnist.py track --steps 10000 --every 2000 --set spectral_norm=True
+    python benchmarks/gan_mnist.py track --steps 6000 --every 3000 --set decay=6000 --save /tmp/g6k.pt
+    python benchmarks/gan_mnist.py probe --load /tmp/g6k.pt --out /tmp/probe.json
     python benchmarks/gan_mnist.py defaults --seeds 3 --out docs/results/gan_mnist.json \
         --figure docs/figures/gan_mnist_samples.png
 """
 import argparse
 import ast
+import copy
 import json
 import math
 import os
@@ -133,6 +138,76 @@ def job_track(args):
             write_json(args.out, {"classifier": info, "runs": runs})
 
 
+def recalibrated(net, batches=100, batch_size=64, seed=5):
+    """A copy of ``net`` whose BatchNorm running statistics are recomputed (cumulative average over
+    ``batches`` batches of prior draws) for its own weights: the EMA generator otherwise carries the
+    live generator's statistics."""
+    net = copy.deepcopy(net)
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    net.train()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _ in range(batches):
+            net(torch.randn(batch_size, net_latent(net), generator=g))
+    return net.eval()
+
+
+def net_latent(net):
+    return next(m for m in net.modules() if isinstance(m, torch.nn.Linear)).in_features
+
+
+def job_probe(args):
+    """Sampling-side variants of a model saved by ``track --save``: what the sampler, not training, can change.
+
+    EMA/raw generator in eval mode (running BatchNorm statistics) or train mode (the 2,000 samples' own
+    statistics) or with recalibrated statistics; the critic's logit on real and generated images; critic
+    rejection sampling (Azadi et al. 2019: accept x with probability exp(D(x) − max D), the density-ratio
+    correction when D is the optimal NS-GAN logit) and sampling-importance-resampling with weights exp(D(x));
+    truncated latents z·ψ (Brock et al. 2019)."""
+    x, real, clf, info = setup(args.binarise)
+    gan = build("gan", (1, 28, 28), **gan_recipe("mnist")["model"])
+    gan.load_state_dict(torch.load(args.load, weights_only=True))
+    gan.eval()
+    ema, raw, critic = gan.generator_ema.module, gan.generator, gan.critic
+    latent = net_latent(raw)
+    z = torch.randn(20 * N_REAL, latent, generator=torch.Generator().manual_seed(10_000))
+    rows = {}
+
+    def score(name, fake):
+        m = sample_metrics(clf, real, fake[:N_REAL].float().clamp(0, 1))
+        rows[name] = {"fid": round(m["fid"], 2), "precision": round(m["precision"], 4),
+                      "recall": round(m["recall"], 4), "classes_covered": m["classes_covered"]}
+        print(f"{name:44s} {rows[name]}", flush=True)
+
+    with torch.no_grad():
+        for name, net in (("ema", ema), ("raw", raw)):
+            score(f"{name}, eval mode", net(z[:N_REAL]))
+            score(f"{name}, recalibrated BatchNorm", recalibrated(net)(z[:N_REAL]))
+            trained = copy.deepcopy(net).train()
+            score(f"{name}, train mode (batch statistics)", trained(z[:N_REAL]))
+        fake = torch.cat([ema(c) for c in z.split(1000)]).clamp(0, 1)
+        logit = torch.cat([critic(c).reshape(-1) for c in fake.split(1000)])
+        real_logit = critic(real).reshape(-1)
+        g = torch.Generator().manual_seed(1)
+        accept = torch.rand(len(logit), generator=g) < torch.exp(logit - logit.max())
+        score(f"ema, critic rejection (accepted {float(accept.float().mean()):.2f})", fake[accept])
+        score("ema, importance resampling exp(D)", fake[torch.multinomial(torch.softmax(logit, 0), N_REAL,
+                                                                          replacement=True, generator=g)])
+        for psi in (0.8, 0.6):
+            score(f"ema, truncation psi={psi}", ema(z[:N_REAL] * psi))
+    out = {"load": args.load, "critic_logit": {"generated_mean": round(float(logit.mean()), 3),
+                                               "generated_sd": round(float(logit.std()), 3),
+                                               "real_mean": round(float(real_logit.mean()), 3),
+                                               "real_sd": round(float(real_logit.std()), 3)},
+           "variants": rows, "command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])}
+    print(json.dumps(out["critic_logit"]))
+    if args.out:
+        write_json(args.out, out)
+
+
 TARGETS = {"precision": 0.7, "recall": 0.5, "classes_covered": 10, "cpu_s": 900}
 
 
@@ -158,6 +233,19 @@ def targets(runs):
     return out
 
 
+def previous_runs(args):
+    """``--append``: the runs already in ``--out`` and the command that made them, after checking that they
+    used the recipe this run uses and that the new seeds are not among them (one line otherwise)."""
+    old = json.load(open(args.out))
+    recipe = json.loads(json.dumps(gan_recipe(load_dataset("mnist"))))
+    for r in old["runs"]:
+        if r["gan"]["recipe"] != recipe:
+            sys.exit(f"--append: seed {r['seed']} in {args.out} used another GAN recipe; rerun every seed")
+        if args.first_seed <= r["seed"] < args.first_seed + args.seeds:
+            sys.exit(f"--first-seed: seed {r['seed']} is already in {args.out}")
+    return old["runs"], old["config"]["command"]
+
+
 def job_defaults(args):
     from pyprogen.plotting import plot_samples
     from pyprogen.train import fit
@@ -165,7 +253,10 @@ def job_defaults(args):
     x, real, clf, info = setup(args.binarise)
     x_vae = _binary(x)  # the VAE of pyprogen compare: Bernoulli likelihood on the binarised images
     form = "binarised at 0.5" if args.binarise else "grey levels"
-    runs = []
+    runs, command = previous_runs(args) if args.append else ([], None)
+    figures = json.load(open(args.out))["figures"] if args.append else [args.figure] if args.figure else []
+    here = "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])
+    command = f"{command}; then {here}" if command else here
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         row = {"seed": seed}
         for name, recipe, data in (("gan", gan_recipe(load_dataset("mnist")), x), ("vae", VAE, x_vae)):
@@ -178,7 +269,7 @@ def job_defaults(args):
             row[name] = {"cpu_s": round(cpu, 1), **m, "recipe": recipe}
             print(f"seed {seed} {name}: {({k: v for k, v in row[name].items() if k not in ('class_counts', 'recipe')})}",
                   flush=True)
-            if name == "gan" and seed == args.first_seed and args.figure:
+            if name == "gan" and seed == args.first_seed and args.figure and not args.append:
                 plot_samples(fake[:64], args.figure, title="pyprogen train gan --data mnist (EMA generator)")
         runs.append(row)
         g = runs[0]["gan"]["recipe"]
@@ -194,17 +285,17 @@ def job_defaults(args):
         write_json(args.out, {"config": {"data": f"mnist (shipped subset), {form}", "n_real": N_REAL,
                                          "classifier": {k: v for k, v in info.items() if k != "path"},
                                          "torch_threads": torch.get_num_threads(), "note": note,
-                                         "command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])},
+                                         "command": command},
                               "runs": runs,
                               "machine": "this 2-core CPU, shared with other jobs, nice 5; CPU-s = training "
                                          "process time, 1 torch thread",
-                              "figures": [args.figure] if args.figure else [],
+                              "figures": figures,
                               "targets": targets(runs)})
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("job", choices=["track", "defaults"])
+    p.add_argument("job", choices=["track", "defaults", "probe"])
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=10000)
@@ -212,13 +303,16 @@ def main(argv=None):
     p.add_argument("--set", nargs="*")
     p.add_argument("--out")
     p.add_argument("--figure")
+    p.add_argument("--append", action="store_true", help="defaults: add these seeds to the runs already in --out "
+                   "(same recipe checked; the mean over all seeds is recomputed, the figure kept)")
+    p.add_argument("--load", help="probe: a state_dict saved by track --save")
     p.add_argument("--save", help="track: save the last model's state_dict here")
     p.add_argument("--binarise", action="store_true",
                    help="train on and score against the images binarised at 0.5 (as pyprogen compare does) "
                         "instead of the grey levels pyprogen train gan --data mnist trains on")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    {"track": job_track, "defaults": job_defaults}[args.job](args)
+    {"track": job_track, "defaults": job_defaults, "probe": job_probe}[args.job](args)
 
 
 if __name__ == "__main__":
