@@ -132,8 +132,10 @@ def job_track(args):
             epoch += 1
         runs.append({"seed": seed, "set": args.set, "model": model_kw, "fit": fit_kw, "decay_steps": decay,
                      "track": track})
-        if args.save:
+        if args.save:  # the weights, and beside them the command and last scores that made them (read by probe)
             torch.save(gan.state_dict(), args.save)
+            write_json(args.save + ".json", {"command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:]),
+                                             "seed": seed, "last": track[-1]})
         if args.out:
             write_json(args.out, {"classifier": info, "runs": runs})
 
@@ -198,10 +200,10 @@ def job_probe(args):
                                                                           replacement=True, generator=g)])
         for psi in (0.8, 0.6):
             score(f"ema, truncation psi={psi}", ema(z[:N_REAL] * psi))
-    out = {"load": args.load, "critic_logit": {"generated_mean": round(float(logit.mean()), 3),
-                                               "generated_sd": round(float(logit.std()), 3),
-                                               "real_mean": round(float(real_logit.mean()), 3),
-                                               "real_sd": round(float(real_logit.std()), 3)},
+    made = args.load + ".json"
+    out = {"model": json.load(open(made)) if os.path.isfile(made) else {"command": "unknown"},
+           "critic_logit": {"generated_mean": round(float(logit.mean()), 3), "generated_sd": round(float(logit.std()), 3),
+                            "real_mean": round(float(real_logit.mean()), 3), "real_sd": round(float(real_logit.std()), 3)},
            "variants": rows, "command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])}
     print(json.dumps(out["critic_logit"]))
     if args.out:

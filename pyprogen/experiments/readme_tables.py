@@ -383,6 +383,19 @@ def _gan_mnist(d):
     return "\n".join(out)
 
 
+@RESULT_TABLES.register("gan_mnist_probe")
+def _gan_mnist_probe(d):
+    """benchmarks/gan_mnist.py probe: what the sampler alone (not training) changes for one saved MNIST GAN."""
+    rows = [[name, fmt(v["fid"], 1), fmt(v["precision"], 3), fmt(v["recall"], 3), fmt(v["classes_covered"])]
+            for name, v in d["variants"].items()]
+    c, m = d["critic_logit"], d["model"]
+    return "\n".join([
+        table(["sampler", "FD (features)", "precision", "recall", "classes"], rows), "",
+        f"The critic's logit: {c['real_mean']:.2f} ± {c['real_sd']:.2f} on real test images, {c['generated_mean']:.2f} "
+        f"± {c['generated_sd']:.2f} on generated ones (mean ± sd). Model: `{m['command']}` (seed {m.get('seed', 'n/a')}).",
+        _source(d["command"], {"machine": "this 2-core CPU, shared with parallel jobs, one torch thread"})])
+
+
 @RESULT_TABLES.register("gan_loss_table")
 def _gan_loss_table(d):
     """benchmarks/gan_modes.py table: every registry loss x {plain, +EMA, +SN} at one generator-step budget."""
