@@ -309,7 +309,7 @@ def _iwae_equal_compute(d):
                f"does not beat the VAE by more than two combined standard errors (VAE − IWAE = "
                f"{d['vae_minus_best_iwae_nats']:.1f} nats, {d['vae_minus_best_iwae_in_combined_se']:.1f} SE)")
     return "\n".join([
-        table(["training loss", "samples decoded per image", "train CPU-min", "epochs", "share of Burda's 3,280 passes",
+        table(["training loss", "samples decoded per image and pass", "train CPU-min", "epochs", "share of Burda's 3,280 passes",
                "test NLL (nats, 5,000 particles)", "test −ELBO (nats)"], rows), "",
         f"Lowest test NLL among the IWAE runs: k = {best} ({d['best_iwae_nll_nats']:.1f} nats); it {verdict}. "
         f"IWAE k ordered by test NLL: {', '.join(map(str, d['order_by_nll']))}. {d['note'][0].upper()}{d['note'][1:]}. "
