@@ -236,7 +236,7 @@ def targets(runs):
 
 
 def previous_runs(args):
-    """``--append``: the runs already in ``--out`` and the command that made them, after checking that they
+    """``--append``: the runs already in ``--out``, the command that made them and their figures, after checking that they
     used the recipe this run uses and that the new seeds are not among them (one line otherwise)."""
     old = json.load(open(args.out))
     recipe = json.loads(json.dumps(gan_recipe(load_dataset("mnist"))))
@@ -245,7 +245,7 @@ def previous_runs(args):
             sys.exit(f"--append: seed {r['seed']} in {args.out} used another GAN recipe; rerun every seed")
         if args.first_seed <= r["seed"] < args.first_seed + args.seeds:
             sys.exit(f"--first-seed: seed {r['seed']} is already in {args.out}")
-    return old["runs"], old["config"]["command"]
+    return old["runs"], old["config"]["command"], old["figures"]
 
 
 def job_defaults(args):
@@ -255,8 +255,7 @@ def job_defaults(args):
     x, real, clf, info = setup(args.binarise)
     x_vae = _binary(x)  # the VAE of pyprogen compare: Bernoulli likelihood on the binarised images
     form = "binarised at 0.5" if args.binarise else "grey levels"
-    runs, command = previous_runs(args) if args.append else ([], None)
-    figures = json.load(open(args.out))["figures"] if args.append else [args.figure] if args.figure else []
+    runs, command, figures = previous_runs(args) if args.append else ([], None, [args.figure] if args.figure else [])
     here = "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])
     command = f"{command}; then {here}" if command else here
     for seed in range(args.first_seed, args.first_seed + args.seeds):
