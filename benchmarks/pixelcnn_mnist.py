@@ -8,6 +8,12 @@ caps the wall-clock time too (the result records both).
 
     python benchmarks/pixelcnn_mnist.py --minutes 12 --wall-minutes 55 --out results/pixelcnn_mnist
     python benchmarks/pixelcnn_mnist.py --model pixelrnn --minutes 6 --out results/pixelrnn_mnist
+
+Issue 17's gated PixelCNN at 60 CPU-minutes (docs/results/pixelcnn_gated_mnist.json): bf16 autocast for the
+convolutions (``--bf16``; see benchmarks/pixelcnn_bf16.py for the step time), batch 32, Adam 3e-3 under cosine:
+
+    OMP_NUM_THREADS=1 python benchmarks/pixelcnn_mnist.py --gated --channels 48 --depth 8 --minutes 60 --cosine \
+        --bf16 --batch-size 32 --lr 3e-3 --valid-images 2000 --out results/pixelcnn_gated
 """
 import argparse
 import math
@@ -61,6 +67,13 @@ def main(argv=None):
     p.add_argument("--gated", action="store_true")
     p.add_argument("--cosine", action="store_true",
                    help="decay the learning rate to 0 over the CPU budget (lr * (1 + cos(pi * used / budget)) / 2)")
+    p.add_argument("--bf16", action="store_true",
+                   help="train under torch.autocast(bfloat16) (convolutions in bf16, weights, loss and the test NLL in fp32)")
+    p.add_argument("--test-images", type=int, default=None,
+                   help="score only the first N test images (a quick look; the default is all 10,000; to choose "
+                        "between runs use --valid-images, not the test set)")
+    p.add_argument("--valid-images", type=int, default=0,
+                   help="also score N evenly spaced validation images (to choose between runs without the test set)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="directory for result.json and samples.png")
@@ -75,6 +88,10 @@ def main(argv=None):
     if a.gated:
         kw["gated"] = True
     model = build(a.model, (1, 28, 28), **kw)
+    if a.test_images is not None:
+        test = test[:a.test_images]
+    if a.bf16:  # the likelihood sees fp32 logits whatever precision the convolutions ran in
+        model.net.register_forward_hook(lambda module, inputs, output: output.float())
     pyro.clear_param_store()
     svi = pyro.infer.SVI(model.model, model.guide, pyro.optim.Adam({"lr": a.lr}), model.default_loss())
     budget, cpu0, wall0 = 60 * a.minutes, time.process_time(), time.time()
@@ -91,7 +108,8 @@ def main(argv=None):
                 for opt in svi.optim.optim_objs.values():
                     for g in opt.param_groups:
                         g["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * frac))
-            running.append(svi.step(batch) / len(batch))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                running.append(svi.step(batch) / len(batch))
             steps += 1
             epochs += len(batch) / len(train)
             used = time.process_time() - cpu0
@@ -106,9 +124,14 @@ def main(argv=None):
     t0 = time.process_time()
     nll = test_nll(model, test)
     eval_cpu = time.process_time() - t0
+    valid_nll = None
+    if a.valid_images:
+        valid = load_split("valid")
+        valid_nll = test_nll(model, valid[::len(valid) // a.valid_images][:a.valid_images])
     result = {"model": a.model, "config": vars(a), "parameters": sum(q.numel() for q in model.parameters()),
               "epochs": round(epochs, 3), "steps": steps, "train_cpu_minutes": train_cpu / 60,
-              "train_wall_minutes": train_wall / 60, "test_nll_nats": nll,
+              "train_wall_minutes": train_wall / 60, "test_nll_nats": nll, "test_images": len(test),
+              "valid_nll_nats": valid_nll, "valid_images": a.valid_images,
               "test_bits_per_dim": nll / (784 * math.log(2)), "eval_cpu_seconds": eval_cpu, "history": history,
               "reference_nats": {"PixelCNN": 81.30, "Row LSTM": 80.54, "Diagonal BiLSTM": 79.20},
               "machine": f"shared 2-core CPU ({platform.machine()}), {a.threads} torch thread(s), torch {torch.__version__}",
@@ -121,6 +144,7 @@ def main(argv=None):
         images = model.sample(16)
         result["sample_seconds_16"] = time.time() - t0
         write_json(f"{a.out}/result.json", result)
+        torch.save(model.net.state_dict(), f"{a.out}/net.pt")
         fig, axes = plt.subplots(2, 8, figsize=(8, 2.2))
         for ax, img in zip(axes.flat, images):
             ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)

@@ -1,0 +1,74 @@
+"""fp32 vs bfloat16 autocast for one gated-PixelCNN training step on this CPU, timed side by side.
+
+Same net (gated, 48 channels x 8 blocks, 407k parameters), same batch, one torch thread; each
+precision is timed over ``--steps`` steps after two warm-up steps, in alternating rounds so that
+other load on a shared machine falls on both alike. Also reports how far the bf16 forward pass's
+logits are from fp32's on the same weights (training uses them; scoring never does).
+
+    OMP_NUM_THREADS=1 python benchmarks/pixelcnn_bf16.py --out docs/results/pixelcnn_bf16_speed.json
+"""
+import argparse
+import platform
+import statistics
+import sys
+import time
+
+import torch
+from torch.nn import functional as F
+
+from pyprogen.io import write_json
+from pyprogen.models import build
+from pyprogen.seeding import set_seed
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per precision and round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    set_seed(0)
+    net = build("pixelcnn", (1, 28, 28), channels=48, depth=8, gated=True, likelihood="bernoulli").net
+    x = (torch.rand(a.batch_size, 1, 28, 28) < 0.13).float()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+
+    def step(bf16):
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(x)
+        F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum").backward()
+        opt.step()
+
+    seconds = {"fp32": [], "bf16": []}
+    for _ in range(a.rounds):
+        for name in seconds:
+            for _ in range(2):
+                step(name == "bf16")
+            t0 = time.process_time()
+            for _ in range(a.steps):
+                step(name == "bf16")
+            seconds[name].append((time.process_time() - t0) / a.steps)
+    with torch.no_grad():
+        fp32 = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = net(x).float()
+    result = {"batch_size": a.batch_size, "threads": a.threads,
+              "step_seconds": {k: statistics.median(v) for k, v in seconds.items()},
+              "step_seconds_per_round": seconds,
+              "speedup_bf16": statistics.median(seconds["fp32"]) / statistics.median(seconds["bf16"]),
+              "max_abs_logit_difference": (bf16 - fp32).abs().max().item(),
+              "machine": f"{platform.machine()} CPU, {a.threads} torch thread(s), torch {torch.__version__}",
+              "command": f"OMP_NUM_THREADS={a.threads} python benchmarks/pixelcnn_bf16.py " + " ".join(sys.argv[1:])}
+    print(f"one step, batch {a.batch_size}: fp32 {result['step_seconds']['fp32']:.3f} s, bf16 "
+          f"{result['step_seconds']['bf16']:.3f} s -> bf16 is {result['speedup_bf16']:.2f}x faster; "
+          f"largest |logit difference| {result['max_abs_logit_difference']:.3g}")
+    if a.out:
+        write_json(a.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
