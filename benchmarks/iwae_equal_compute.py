@@ -47,7 +47,14 @@ def row(name, d, k):
             "passes_share_of_burda": round(d["epochs_trained"] / BURDA_PASSES, 4),
             "test_nll_nats": d["test_nll_nats"], "test_nll_stderr": d["test_nll_stderr"],
             "test_elbo_nats": d["test_elbo_nats"], "eval_particles": d["eval_particles"],
-            "test_points": d["test_points"]}
+            "test_points": d["test_points"], "thread_check": _thread_check(d)}
+
+
+def _thread_check(d):
+    """The run's 2-thread check (vae_long.py --thread-check: its first epochs rerun with other threads), or None."""
+    t = d.get("thread_check")
+    return None if t is None else {"threads": t["threads"], "epochs_compared": t["epochs_compared"],
+                                   "identical_epochs": t["identical_epochs"]}
 
 
 def summarise(results=RESULTS):

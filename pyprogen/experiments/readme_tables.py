@@ -328,7 +328,21 @@ def _iwae_equal_compute(d):
         f"Published: Burda et al. (2016) VAE {a['burda_vae_k1_nats']}, IWAE k = 50 {a['burda_iwae_k50_nats']} after "
         f"{a['burda_passes']:,} passes (each IWAE pass decodes k samples per image, so k = 50 there is "
         f"{a['burda_passes'] * 50:,} decodes per image); pythae's reproduced IWAE-50 {a['pythae_iwae_k50_nats']}.",
-        _source(d["command"], d)])
+        _iwae_threads(d["rows"]), _source(d["command"], d)])
+
+
+def _iwae_threads(rows):
+    """One sentence on each run's thread check (the first epochs rerun with 2 threads), or which runs have none."""
+    checked = [r for r in rows if r.get("thread_check")]
+    missing = [r["loss"] for r in rows if not r.get("thread_check")]
+    parts = [f"{r['loss']} {r['thread_check']['identical_epochs']} of {r['thread_check']['epochs_compared']}"
+             for r in checked]
+    all_same = all(r["thread_check"]["identical_epochs"] == r["thread_check"]["epochs_compared"] for r in checked)
+    out = (f"Threads: rerun with {checked[0]['thread_check']['threads']} torch threads, the first epochs' training "
+           f"loss and validation bound {'are identical' if all_same else 'differ in some epochs'} (epochs identical "
+           f"of those compared: {', '.join(parts)}); the "
+           "full runs and their evaluations were not repeated." if checked else "Threads: no run with 2 threads recorded.")
+    return out + (f" No thread check for: {', '.join(missing)}." if checked and missing else "")
 
 
 @RESULT_TABLES.register("gan_modes_defaults")

@@ -54,3 +54,20 @@ def test_a_run_still_evaluating_is_refused_in_one_line(tmp_path):
                       "iwae_k5": {"status": "trained; test evaluation running"}})
     with pytest.raises(SystemExit, match="iwae_k5: no test NLL yet"):
         _script().summarise(str(tmp_path))
+
+
+def test_thread_checks_are_carried_into_the_summary_and_the_readme_sentence(tmp_path):
+    runs = {"vae_long_120": _run("JitTraceMeanField_ELBO", 88.30, 0.23, 120, 900.0),
+            "iwae_k5": _run("IWAE(k=5)", 87.10, 0.22, 170), "iwae_k10": _run("IWAE(k=10)", 86.90, 0.21, 105),
+            "iwae_k50": _run("IWAE(k=50)", 87.60, 0.22, 25)}
+    runs["iwae_k10"]["thread_check"] = {"threads": 2, "epochs_compared": 3, "identical_epochs": 2,
+                                        "max_abs_diff_train_loss": 0.001, "command": "c"}
+    _write(tmp_path, runs)
+    out = _script().summarise(str(tmp_path))
+    checks = {r["k"]: r["thread_check"] for r in out["rows"]}
+    assert checks[10] == {"threads": 2, "epochs_compared": 3, "identical_epochs": 2}
+    assert checks[1] is None and checks[5] is None
+    from pyprogen.experiments.readme_tables import _iwae_threads
+    sentence = _iwae_threads(out["rows"])
+    assert "IWAE(k=10) 2 of 3" in sentence and "differ in some epochs" in sentence
+    assert "No thread check for: JitTraceMeanField_ELBO, IWAE(k=5), IWAE(k=50)." in sentence
