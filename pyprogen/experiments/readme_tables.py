@@ -61,6 +61,13 @@ def _pixelcnn_gated(d):
         notes.append(f"Kept over a second run at the same budget by validation NLL ({fmt(alt['valid_nll_nats'], 1)} "
                      f"there; its test NLL {fmt(alt['test_nll_nats'], 1)}): `{alt['command']}`.")
     notes.append(f"Target ≤ 85 nats; van den Oord et al. (2016, binarized MNIST, trained to convergence): {ref}.")
+    t = d.get("thread_check")
+    if t:
+        same = round(t["test_nll_nats_2_threads"], 1) == round(d["test_nll_nats"], 1)
+        notes.append(f"Threads: the saved net scored with 2 torch threads gives {'the same' if same else 'a different'} "
+                     f"test NLL ({t['test_nll_nats_2_threads']:.1f}); training was {t['training']}.")
+    else:
+        notes.append("Threads: no run with 2 threads recorded.")
     out += [" ".join(notes), _source(command, {"machine": d.get("machine")})]
     return "\n".join(out)
 
