@@ -23,6 +23,17 @@ from pyprogen.models import build
 from pyprogen.seeding import set_seed
 
 
+def train_step(net, opt, x, bf16):
+    """One Adam step on the per-image Bernoulli NLL, the convolutions under bf16 autocast when asked; the loss."""
+    opt.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = net(x)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def training_losses(bf16, x, steps, threads):
     """Losses of ``steps`` Adam steps from seed 0 on the fixed batch ``x`` with ``threads`` torch threads."""
     before = torch.get_num_threads()
@@ -30,15 +41,7 @@ def training_losses(bf16, x, steps, threads):
     set_seed(0)
     net = build("pixelcnn", (1, 28, 28), channels=48, depth=8, gated=True, likelihood="bernoulli").net
     opt = torch.optim.Adam(net.parameters(), 3e-3)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = net(x)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = [train_step(net, opt, x, bf16) for _ in range(steps)]
     torch.set_num_threads(before)
     return losses
 
@@ -66,21 +69,14 @@ def main(argv=None):
     x = (torch.rand(a.batch_size, 1, 28, 28) < 0.13).float()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
 
-    def step(bf16):
-        opt.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = net(x)
-        F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum").backward()
-        opt.step()
-
     seconds = {"fp32": [], "bf16": []}
     for _ in range(a.rounds):
         for name in seconds:
             for _ in range(2):
-                step(name == "bf16")
+                train_step(net, opt, x, name == "bf16")
             t0 = time.process_time()
             for _ in range(a.steps):
-                step(name == "bf16")
+                train_step(net, opt, x, name == "bf16")
             seconds[name].append((time.process_time() - t0) / a.steps)
     with torch.no_grad():
         fp32 = net(x)
