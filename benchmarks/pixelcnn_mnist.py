@@ -78,6 +78,10 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="directory for result.json and samples.png")
     a = p.parse_args(argv)
+    if a.test_images is not None and not 1 <= a.test_images <= 10000:
+        p.error(f"--test-images: expected 1..10000, got {a.test_images}")
+    if not 0 <= a.valid_images <= 10000:
+        p.error(f"--valid-images: expected 0..10000, got {a.valid_images}")
 
     torch.set_num_threads(a.threads)
     set_seed(a.seed)

@@ -40,3 +40,11 @@ def test_bf16_training_reports_the_fp32_nll_of_the_saved_net(tmp_path):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         bf16_nll = -model.log_prob(test[:20]).mean().item()
     assert abs(bf16_nll - test_nll) > 1e-6 * test_nll
+
+
+@pytest.mark.parametrize("flag, value", [("--test-images", "0"), ("--valid-images", "20000")])
+def test_image_counts_out_of_range_are_one_line_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _script().main([flag, value])
+    assert exit_info.value.code == 2
+    assert f"{flag}: expected" in capsys.readouterr().err.strip().splitlines()[-1]
