@@ -94,8 +94,6 @@ def main(argv=None):
     model = build(a.model, (1, 28, 28), **kw)
     if a.test_images is not None:
         test = test[:a.test_images]
-    if a.bf16:  # the likelihood sees fp32 logits whatever precision the convolutions ran in
-        model.net.register_forward_hook(lambda module, inputs, output: output.float())
     pyro.clear_param_store()
     svi = pyro.infer.SVI(model.model, model.guide, pyro.optim.Adam({"lr": a.lr}), model.default_loss())
     budget, cpu0, wall0 = 60 * a.minutes, time.process_time(), time.time()

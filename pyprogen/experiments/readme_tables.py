@@ -67,7 +67,7 @@ def _pixelcnn_gated(d):
         notes.append(f"Threads: the saved net scored with 2 torch threads gives {'the same' if same else 'a different'} "
                      f"test NLL ({t['test_nll_nats_2_threads']:.1f}); training was {t['training']}.")
     else:
-        notes.append("Threads: no run with 2 threads recorded.")
+        notes.append(f"Threads: {_thread_note(d)}.")
     out += [" ".join(notes), _source(command, {"machine": d.get("machine")})]
     return "\n".join(out)
 
@@ -340,16 +340,16 @@ def _iwae_equal_compute(d):
 
 def _iwae_threads(rows):
     """One sentence on each run's thread check (the first epochs rerun with 2 threads), or which runs have none."""
-    checked = [r for r in rows if r.get("thread_check")]
+    checked = [r["thread_check"] | {"loss": r["loss"]} for r in rows if r.get("thread_check")]
+    if not checked:
+        return "Threads: no run with 2 threads recorded."
+    all_same = all(t["identical_epochs"] == t["epochs_compared"] for t in checked)
+    parts = ", ".join(f"{t['loss']} {t['identical_epochs']} of {t['epochs_compared']}" for t in checked)
     missing = [r["loss"] for r in rows if not r.get("thread_check")]
-    parts = [f"{r['loss']} {r['thread_check']['identical_epochs']} of {r['thread_check']['epochs_compared']}"
-             for r in checked]
-    all_same = all(r["thread_check"]["identical_epochs"] == r["thread_check"]["epochs_compared"] for r in checked)
-    out = (f"Threads: rerun with {checked[0]['thread_check']['threads']} torch threads, the first epochs' training "
-           f"loss and validation bound {'are identical' if all_same else 'differ in some epochs'} (epochs identical "
-           f"of those compared: {', '.join(parts)}); the "
-           "full runs and their evaluations were not repeated." if checked else "Threads: no run with 2 threads recorded.")
-    return out + (f" No thread check for: {', '.join(missing)}." if checked and missing else "")
+    return (f"Threads: rerun with {checked[0]['threads']} torch threads, the first epochs' training loss and validation "
+            f"bound {'are identical' if all_same else 'differ in some epochs'} (epochs identical of those compared: "
+            f"{parts}); the full runs and their evaluations were not repeated."
+            + (f" No thread check for: {', '.join(missing)}." if missing else ""))
 
 
 @RESULT_TABLES.register("gan_modes_defaults")

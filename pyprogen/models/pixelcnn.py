@@ -46,8 +46,10 @@ class AutoregressiveDistribution(TorchDistribution):
         super().__init__(torch.Size([n]), torch.Size(model.data_shape), validate_args=validate_args)
 
     def _params(self, value):
+        """The net's likelihood parameters at ``value``, in the model's dtype whatever precision the net ran in
+        (under ``torch.autocast`` the convolutions give bf16; the likelihood is always scored in the model's dtype)."""
         m = self.model
-        return m.net(m.likelihood.to_data(value.reshape(-1, *m.data_shape)).to(m.dtype))
+        return m.net(m.likelihood.to_data(value.reshape(-1, *m.data_shape)).to(m.dtype)).to(m.dtype)
 
     @property
     def support(self):

@@ -1,25 +1,14 @@
 """benchmarks/pixelcnn_mnist.py: a bf16-trained PixelCNN is still scored with the exact fp32 likelihood."""
-import importlib.util
 import json
-import os
 
 import pytest
 import torch
 
 from pyprogen.models import build
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("pixelcnn_mnist", os.path.join(ROOT, "benchmarks", "pixelcnn_mnist.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bf16_training_reports_the_fp32_nll_of_the_saved_net(tmp_path):
-    script = _script()
+def test_bf16_training_reports_the_fp32_nll_of_the_saved_net(tmp_path, benchmark_script):
+    script = benchmark_script("pixelcnn_mnist")
     out = tmp_path / "run"
     script.main(["--gated", "--channels", "8", "--depth", "1", "--minutes", "0.01", "--bf16", "--batch-size", "16",
                  "--test-images", "20", "--valid-images", "20", "--out", str(out)])
@@ -43,8 +32,8 @@ def test_bf16_training_reports_the_fp32_nll_of_the_saved_net(tmp_path):
 
 
 @pytest.mark.parametrize("flag, value", [("--test-images", "0"), ("--valid-images", "20000")])
-def test_image_counts_out_of_range_are_one_line_errors(flag, value, capsys):
+def test_image_counts_out_of_range_are_one_line_errors(flag, value, capsys, benchmark_script):
     with pytest.raises(SystemExit) as exit_info:
-        _script().main([flag, value])
+        benchmark_script("pixelcnn_mnist").main([flag, value])
     assert exit_info.value.code == 2
     assert f"{flag}: expected" in capsys.readouterr().err.strip().splitlines()[-1]
