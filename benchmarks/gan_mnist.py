@@ -10,6 +10,7 @@
   --data mnist`` (latent 32, 10 epochs, batch 128, lr 1e-3) on the same training images; the same
   metrics for both, CPU seconds for each, a sample grid of the GAN, and issue 14's targets checked
   on the mean over seeds (``targets``: mean, sd, met by the mean, met by every seed).
+- ``merge``: join ``defaults`` files that processes running side by side wrote for disjoint seeds.
 
 Data: the shipped 10,000-image subset in grey levels, what ``pyprogen train gan --data mnist`` trains
 on (``--binarise``: binarised at 0.5, as ``pyprogen compare`` scores them); the test split's first
@@ -22,6 +23,7 @@ images (as compare does) and scored against the same real sample as the GAN.
     python benchmarks/gan_mnist.py probe --load /tmp/g6k.pt --out /tmp/probe.json
     python benchmarks/gan_mnist.py defaults --seeds 3 --out docs/results/gan_mnist.json \
         --figure docs/figures/gan_mnist_samples.png
+    python benchmarks/gan_mnist.py merge /tmp/a.json /tmp/b.json --out docs/results/gan_mnist.json
 """
 import argparse
 import ast
@@ -45,6 +47,7 @@ from pyprogen.models import build
 from pyprogen.models.gan_recipes import gan_recipe
 from pyprogen.seeding import set_seed
 from pyprogen.train.loop import epoch_batches
+from pyprogen.train.precision import autocast
 
 N_REAL = 2000
 VAE = {"model": {"latent_dim": 32, "likelihood": "bernoulli"}, "fit": {"epochs": 10, "batch_size": 128, "lr": 1e-3}}
@@ -89,11 +92,13 @@ def job_track(args):
     x, real, clf, info = setup(args.binarise)
     sets = parse_sets(args.set)
     recipe = gan_recipe("mnist")
-    fit_kw = {**recipe["fit"], **{k: v for k, v in sets.items() if k in ("batch_size", "lr")}}
+    fit_kw = {**recipe["fit"], **{k: v for k, v in sets.items() if k in ("batch_size", "lr", "precision")}}
     model_kw = {**recipe["model"], **{k: v for k, v in sets.items()
-                                      if k not in ("batch_size", "lr", "loss", "epochs", "decay")}}
+                                      if k not in ("batch_size", "lr", "loss", "epochs", "decay", "precision")}}
     decay = sets.get("decay", 0)  # cosine decay of both learning rates over this many steps (0: constant)
-    runs = json.load(open(args.out))["runs"] if args.out and os.path.isfile(args.out) else []
+    previous = json.load(open(args.out)) if args.out and os.path.isfile(args.out) else {}
+    runs, commands = previous.get("runs", []), previous.get("commands", [])  # each invocation adds its runs
+    commands.append("python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:]))
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         set_seed(seed)
         gan = build("gan", (1, 28, 28), **model_kw)
@@ -114,7 +119,8 @@ def job_track(args):
                 for spec, lrs in zip(step.optimizers(), base):
                     for g, lr0 in zip(spec.optimizer.param_groups, lrs):
                         g["lr"] = lr0 * f
-                step.step(x[idx])
+                with autocast(fit_kw.get("precision", "fp32"), torch.device("cpu")):
+                    step.step(x[idx])
                 done += 1
                 if done % args.every == 0 or done == args.steps:
                     cpu += time.process_time() - t0
@@ -137,7 +143,9 @@ def job_track(args):
             write_json(args.save + ".json", {"command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:]),
                                              "seed": seed, "last": track[-1]})
         if args.out:
-            write_json(args.out, {"classifier": info, "runs": runs})
+            write_json(args.out, {"classifier": info, "runs": runs, "commands": commands,
+                                  "machine": "this 2-core CPU (AMD EPYC, avx512_bf16), two runs side by side; "
+                                             "cpu_s = training process time, 1 torch thread"})
 
 
 def recalibrated(net, batches=100, batch_size=64, seed=5):
@@ -277,7 +285,10 @@ def job_defaults(args):
         note = (f"the GAN is trained as fit(recipe) does for pyprogen train gan --data mnist ({g['fit']['epochs']} "
                 f"epochs, batch {g['fit']['batch_size']}, Adam {g['fit']['lr']:g}"
                 + (f", {g['fit']['lr_schedule']} lr schedule" if g["fit"].get("lr_schedule") else "")
-                + f", DCGAN nets width {g['model'].get('width', 32)}, {g['model'].get('latent_dim', 64)} latents, "
+                + (f", {g['fit']['precision']} precision" if g["fit"].get("precision", "fp32") != "fp32" else "")
+                + f", DCGAN nets width {g['model'].get('width', 32)}"
+                + (f", dense layers {g['model']['dense']} (generator, critic)" if g["model"].get("dense") else "")
+                + f", {g['model'].get('latent_dim', 64)} latents, "
                 f"EMA {g['model'].get('ema', 0)}, R1 gamma {g['model'].get('gamma')}) on the images' {form}, "
                 f"and scored (EMA generator, 2,000 samples) against the test split's first {N_REAL:,} images in the "
                 f"same form; the VAE is compare --data mnist's (latent 32, 10 epochs, batch 128, lr 1e-3, "
@@ -288,15 +299,35 @@ def job_defaults(args):
                                          "torch_threads": torch.get_num_threads(), "note": note,
                                          "command": command},
                               "runs": runs,
-                              "machine": "this 2-core CPU, shared with other jobs, nice 5; CPU-s = training "
-                                         "process time, 1 torch thread",
+                              "machine": "this 2-core CPU (AMD EPYC, avx512_bf16), two such runs side by side; "
+                                         "CPU-s = training process time, 1 torch thread",
                               "figures": figures,
                               "targets": targets(runs)})
 
 
+def job_merge(args):
+    """Join ``defaults`` runs written to separate files by processes that ran side by side (disjoint seeds, the
+    same recipe): one file with every run, the targets recomputed over all of them, the commands joined."""
+    parts = [json.load(open(path)) for path in args.inputs]
+    runs = sorted((r for d in parts for r in d["runs"]), key=lambda r: r["seed"])
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        sys.exit(f"merge: seed {next(s for s in seeds if seeds.count(s) > 1)} is in more than one input")
+    if any(r["gan"]["recipe"] != runs[0]["gan"]["recipe"] for r in runs):
+        sys.exit("merge: the inputs used different GAN recipes")
+    config = dict(parts[0]["config"])
+    config["command"] = "; ".join(d["config"]["command"] for d in parts) + \
+        "; then python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])
+    config["note"] = config["note"].rsplit("; targets on the mean over", 1)[0] + \
+        f"; targets on the mean over {len(runs)} seeds"
+    write_json(args.out, {"config": config, "runs": runs, "machine": parts[0]["machine"],
+                          "figures": [f for d in parts for f in d["figures"]], "targets": targets(runs)})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("job", choices=["track", "defaults", "probe"])
+    p.add_argument("job", choices=["track", "defaults", "probe", "merge"])
+    p.add_argument("inputs", nargs="*", help="merge: the JSON files of defaults runs to join into --out")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=10000)
@@ -313,7 +344,7 @@ def main(argv=None):
                         "instead of the grey levels pyprogen train gan --data mnist trains on")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    {"track": job_track, "defaults": job_defaults, "probe": job_probe}[args.job](args)
+    {"track": job_track, "defaults": job_defaults, "probe": job_probe, "merge": job_merge}[args.job](args)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def build_parser(explicit_only=False):
         help="learning-rate schedule over the run: constant, cosine[:FINAL], step[:EVERY:GAMMA] or burda",
         shown="the model's recipe, else constant")
     add("--grad-clip", type=positive_float, help="clip the global gradient norm to this value", shown="no clipping")
+    add("--precision", choices=("fp32", "bf16"), help="training precision: bf16 runs each step's forward pass under "
+        "bfloat16 autocast (weights and optimiser stay fp32)", shown="the model's recipe, else fp32")
     add("--critic-lr", type=positive_float, help="GANs: the critic's Adam learning rate (two time-scales); "
         "factor-vae: its discriminator's", shown="--lr; factor-vae: 0.0001")
     add("--gamma", type=non_negative_float, help="GANs: R1/R2 penalty weight of gan-dp and r2; factor-vae: the "
@@ -333,7 +335,7 @@ def cmd_train(args):
                        kl_warmup=args.kl_warmup, free_bits=args.free_bits, lr_schedule=args.lr_schedule,
                        recipe=args.recipe, guide=args.guide, flow_length=args.flow_length, prior=args.prior,
                        prior_components=args.prior_components, critic_lr=args.critic_lr, gamma=args.gamma,
-                       ema=args.ema, labels=args.labels,
+                       ema=args.ema, labels=args.labels, precision=args.precision,
                        spectral_norm=args.spectral_norm or None, flags=run_flags(args))
     if not is_main_process():
         return None

@@ -416,6 +416,25 @@ def _gan_mnist(d):
     return "\n".join(out)
 
 
+@RESULT_TABLES.register("gan_mnist_arch")
+def _gan_mnist_arch(d):
+    """benchmarks/gan_mnist.py track: the MNIST GAN's nets varied one at a time, the EMA generator scored as it trains."""
+    rows = []
+    for r in d["runs"]:
+        change = ", ".join(r["set"] or []) or "the recipe"
+        for t in r["track"]:
+            m = t["ema"]
+            rows.append([f"`{change}`", f"{t['step']:,}", f"{t['cpu_s']:.0f}", f"{1000 * t['cpu_s'] / t['step']:.0f}",
+                         fmt(m["fid"], 1), fmt(m["precision"], 3), fmt(m["recall"], 3), fmt(m["classes_covered"])])
+    return "\n".join([
+        table(["--set (over the recipe)", "generator steps", "CPU-s", "ms/step", "FD (features)", "precision", "recall",
+               "classes"], rows), "",
+        f"Seed {d['runs'][0]['seed']}, batch {d['runs'][0]['fit']['batch_size']}, Adam {d['runs'][0]['fit']['lr']:g} "
+        f"decayed to 0 by a cosine over {d['runs'][0]['decay_steps']:,} steps; 2,000 samples of the EMA generator "
+        f"against 2,000 test images.",
+        _source("; ".join(d["commands"]), d)])
+
+
 @RESULT_TABLES.register("gan_mnist_probe")
 def _gan_mnist_probe(d):
     """benchmarks/gan_mnist.py probe: what the sampler alone (not training) changes for one saved MNIST GAN."""

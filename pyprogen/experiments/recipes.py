@@ -37,13 +37,14 @@ class Recipe:
     kl_warmup: int = None
     free_bits: float = None
     lr_schedule: str = None
+    precision: str = "fp32"
     n_train: int = None
     source: str = ""
 
     def fit_kwargs(self):
         """Keywords for :func:`pyprogen.train.fit` (``epochs``, ``batch_size``, ``lr`` and the options)."""
         return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "kl_warmup": self.kl_warmup,
-                "free_bits": self.free_bits, "lr_schedule": self.lr_schedule}
+                "free_bits": self.free_bits, "lr_schedule": self.lr_schedule, "precision": self.precision}
 
     def as_dict(self):
         d = asdict(self)
@@ -129,6 +130,7 @@ def train_defaults(model, data_shape=None, preset="default"):
                                 f"{tuple(data_shape)}")
     r = recipe(model, preset) if data_shape is None or len(data_shape) == 3 else None
     if r is None:
-        return {}, {"batch_size": 128, "lr": 1e-3, "kl_warmup": None, "free_bits": None, "lr_schedule": None}
+        return {}, {"batch_size": 128, "lr": 1e-3, "kl_warmup": None, "free_bits": None, "lr_schedule": None,
+                    "precision": "fp32"}
     return dict(r.kwargs), {"batch_size": r.batch_size, "lr": r.lr, "kl_warmup": r.kl_warmup,
-                            "free_bits": r.free_bits, "lr_schedule": r.lr_schedule}
+                            "free_bits": r.free_bits, "lr_schedule": r.lr_schedule, "precision": r.precision}

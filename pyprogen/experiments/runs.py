@@ -117,7 +117,7 @@ CONFIG = "config.toml"
 #: run's randomness and updates; not epochs, progress, device, num-particles or where the data live
 RESUME_KEYS = ("model", "data", "image-size", "loss", "latent-dim", "beta", "likelihood", "net", "batch-size",
                "lr", "grad-clip", "seed", "nproc", "kl-warmup", "free-bits", "lr-schedule", "recipe", "labels",
-               *GAN_OPTIONS, *VAE_OPTIONS)
+               "precision", *GAN_OPTIONS, *VAE_OPTIONS)
 #: the training data's shape and the sha256 of its float32 bytes, recorded in config.toml
 FINGERPRINT_KEYS = ("data-shape", "data-sha256")
 
@@ -186,7 +186,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
               num_particles=1000, eval_points=1000, progress=True, grad_clip=None, image_size=None,
               checkpoint_every=None, tensorboard=False, flags=None, kl_warmup=None, free_bits=None,
               lr_schedule=None, recipe=None, guide=None, flow_length=None, prior=None,
-              prior_components=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None, labels=None):
+              prior_components=None, critic_lr=None, gamma=None, ema=None, spectral_norm=None, labels=None,
+              precision=None):
     """Train, write checkpoint/metrics/config.toml/figures into ``out``, return the final test evaluation.
 
     With ``resume`` and a checkpoint in ``out``, arguments left ``None`` (``loss``, ``grad_clip``,
@@ -197,7 +198,8 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
     ``lr_schedule``) come from the model's per-data-set recipe (:data:`DATA_RECIPES`: a GAN's on ring8,
     grid25, MNIST), else from its family's ``recipe`` (experiments/recipes.py; ``"default"``) on images,
     else fit's defaults (10 epochs). ``critic_lr``, ``gamma``, ``ema``, ``spectral_norm``: GAN options
-    (:class:`~pyprogen.models.GAN`), over the recipe's. ``labels``: for a labelled model (cvae, m2), how many
+    (:class:`~pyprogen.models.GAN`), over the recipe's. ``precision``: ``"fp32"`` or ``"bf16"`` (fit's; the
+    recipe's when None, else fp32). ``labels``: for a labelled model (cvae, m2), how many
     training labels to keep (None: all; m2 trains on the rest as unlabelled; see :func:`training_labels`).
 
     :param flags: ``{flag name: value}`` of every ``pyprogen train`` flag (the CLI passes them), written
@@ -216,7 +218,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                  "nproc": distributed.world_size(), "kl-warmup": kl_warmup, "free-bits": free_bits,
                  "lr-schedule": lr_schedule, "recipe": recipe, "guide": guide, "flow-length": flow_length,
                  "prior": prior, "prior-components": prior_components, "critic-lr": critic_lr, "gamma": gamma,
-                 "ema": ema, "spectral-norm": spectral_norm or None, "labels": labels}
+                 "ema": ema, "spectral-norm": spectral_norm or None, "labels": labels, "precision": precision}
         previous = read_run_config(out) if resuming else None
         if previous is not None:
             check_resume(previous, given, RESUME_KEYS)
@@ -228,6 +230,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
             batch_size, lr, recipe, kl_warmup, free_bits, lr_schedule = (previous.get(k) if v is None else v for k, v in (
                 ("batch-size", batch_size), ("lr", lr), ("recipe", recipe), ("kl-warmup", kl_warmup),
                 ("free-bits", free_bits), ("lr-schedule", lr_schedule)))  # absent: the run had none
+            precision = precision or previous.get("precision", "fp32")  # absent: a run from before the option
         train = load_data(data, "train", data_dir, image_size)
         test = load_data(data, "test", data_dir, image_size)
         recipe_kw, recipe_fit = train_defaults(model_name, train.data_shape, recipe or "default")
@@ -238,6 +241,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
         if not resuming:  # a resumed run keeps its own options (read from its config.toml above)
             kl_warmup, free_bits, lr_schedule = (v if v is not None else recipe_fit[k] for k, v in (
                 ("kl_warmup", kl_warmup), ("free_bits", free_bits), ("lr_schedule", lr_schedule)))
+            precision = precision or recipe_fit.get("precision", "fp32")
         fingerprint = data_fingerprint(train.x)
         if previous is not None:
             check_resume(previous, fingerprint, FINGERPRINT_KEYS)
@@ -269,7 +273,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
                            "likelihood": kwargs.get("likelihood"), "net": kwargs.get("net"),
                            "nproc": distributed.world_size(), "batch-size": batch_size, "kl-warmup": kl_warmup,
                            "free-bits": free_bits, "lr-schedule": lr_schedule, "recipe": recipe or "default",
-                           "epochs": epochs, "labels": labels, **fingerprint})
+                           "epochs": epochs, "labels": labels, "precision": precision, **fingerprint})
             config.update({flag: kwargs[key] for flag, key in GAN_OPTIONS.items()  # a GAN's, the recipe's included
                            if kwargs.get(key) is not None})
             config.update({flag: kwargs[key] for flag, key in VAE_OPTIONS.items() if kwargs.get(key) is not None})
@@ -281,7 +285,7 @@ def train_run(model_name, data, *, data_dir=None, loss=None, epochs=None, batch_
             history = fit(model, x_train, labels=y_train, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
                           seed=seed, out=out, resume=resume, progress=progress, grad_clip=grad_clip,
                           checkpoint_every=checkpoint_every, logger=_tensorboard(out) if tensorboard else None,
-                          kl_warmup=kl_warmup, free_bits=free_bits, lr_schedule=lr_schedule)
+                          kl_warmup=kl_warmup, free_bits=free_bits, lr_schedule=lr_schedule, precision=precision)
         set_seed(distributed.rank_seed(seed))  # each rank evaluates its shard of the test set; gathered
         scored = evaluation_rows(len(test.x), eval_points)
         result = distributed.reduce_evaluation(evaluate_model(

@@ -54,16 +54,28 @@ def is_conv_shape(data_shape):
     return len(data_shape) == 3 and data_shape[1] == data_shape[2] and data_shape[1] in _STAGES
 
 
-def default_gan_nets(data_shape, latent_dim, net, hidden, width, activation=None, spectral_norm=False):
+def per_net(value, argument, *, minimum):
+    """``(generator's, critic's)`` from one integer for both nets or a pair of integers (>= ``minimum``)."""
+    pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in pair):
+        raise PyprogenError(f"{argument}: expected an integer >= {minimum} or a (generator, critic) pair of them, "
+                            f"got {value!r}")
+    return pair
+
+
+def default_gan_nets(data_shape, latent_dim, net, hidden, width, activation=None, spectral_norm=False, dense=0):
     """(generator, critic): DCGAN convs for (C, S, S) images with S in {28, 32, 64}, MLPs otherwise.
 
+    ``width``, ``dense`` (conv nets): one integer for both nets or a (generator, critic) pair.
     ``activation`` (MLPs): one name for both nets; ``None`` keeps ReLU in G and LeakyReLU(0.2) in D."""
     if net not in NETS:
         raise PyprogenError(f"net: expected one of {NETS}, got {net!r}")
     if net == "auto":
         net = "conv" if is_conv_shape(data_shape) else "mlp"
+    (g_width, c_width), (g_dense, c_dense) = per_net(width, "width", minimum=1), per_net(dense, "dense", minimum=0)
     if net == "conv":
-        return DCGANGenerator(latent_dim, data_shape, width), DCGANCritic(data_shape, width, spectral_norm)
+        return (DCGANGenerator(latent_dim, data_shape, g_width, dense=g_dense),
+                DCGANCritic(data_shape, c_width, spectral_norm, dense=c_dense))
     return (MLPGenerator(latent_dim, data_shape, hidden, activation or "relu"),
             MLPCritic(data_shape, hidden, activation or "leaky_relu", spectral_norm))
 
@@ -112,7 +124,9 @@ class GAN(GenerativeModel):
     :param critic: optional module ``x (n, *data_shape) -> scores (n,)`` or ``(n, 1)`` (logits / raw scores).
     :param net: ``"auto"`` (conv for 28/32/64 square images, MLP otherwise), ``"mlp"`` or ``"conv"``.
     :param hidden: MLP hidden widths (default two layers of 128).
-    :param width: base channel count of the DCGAN nets (default 32).
+    :param width: base channel count of the DCGAN nets (default 32), or a (generator, critic) pair.
+    :param dense: units of a fully connected hidden layer at the low-resolution end of the DCGAN nets
+        (0: none, the default; an integer for both or a (generator, critic) pair; see nn/dcgan.py).
     :param activation: MLP activation of both nets (``"relu"``, ``"leaky_relu"``, ...; default ReLU in G,
         LeakyReLU(0.2) in D).
     :param spectral_norm: spectrally normalise the critic (``True``, or a number of power iterations).
@@ -128,7 +142,7 @@ class GAN(GenerativeModel):
 
     def __init__(self, data_shape, *, latent_dim=64, generator=None, critic=None, net="auto", hidden=(128, 128),
                  width=32, activation=None, spectral_norm=False, ema=0.0, ema_start=0, critic_lr=None,
-                 critic_steps=None, gamma=None, data_loc=None, data_scale=None):
+                 critic_steps=None, gamma=None, data_loc=None, data_scale=None, dense=0):
         super().__init__(data_shape, latent_dim)
         if not (isinstance(latent_dim, int) and latent_dim > 0):
             raise PyprogenError(f"latent_dim: expected a positive integer, got {latent_dim!r}")
@@ -144,7 +158,7 @@ class GAN(GenerativeModel):
             spectral_normalise(critic, "critic", n_power_iterations=sn)  # a user's critic (one line if no weights)
         if generator is None or critic is None:
             gen, crit = default_gan_nets(self.data_shape, latent_dim, net, tuple(hidden), width, activation,
-                                         sn if critic is None else False)
+                                         sn if critic is None else False, dense)
             generator, critic = generator or gen, critic or crit
         scale = _optional_number(data_scale, "data_scale", positive=True)
         if scale is not None:

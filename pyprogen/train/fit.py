@@ -22,12 +22,13 @@ from .checkpoint import checkpoint_path, load_checkpoint
 from .guard import guard_step
 from .history import History
 from .lock import RunLock
+from .precision import autocast, check_precision
 from .loop import Position, epoch_batches, evaluate_loss, run_epochs  # noqa: F401  (evaluate_loss re-exported)
 from .losses import resolve_loss
 from .schedules import attach
 from .source import check_rows, make_source, step_arguments
 
-RESUME_KEYS = ("batch_size", "lr", "seed")
+RESUME_KEYS = ("batch_size", "lr", "seed", "precision")
 
 
 def check_model(model):
@@ -78,7 +79,7 @@ def _restore(out, resume, model, step, fit_args, logger):
     if state is None or not (resume or preemption.elastic_resume(state, restarted)):
         return History(), Position()
     for key in RESUME_KEYS:
-        if state["fit"][key] != fit_args[key]:
+        if state["fit"].get(key, "fp32" if key == "precision" else None) != fit_args[key]:  # older runs: fp32
             raise PyprogenError(f"resume: {key} was {state['fit'][key]} in the checkpoint, got {fit_args[key]}")
     model.load_state_dict(state["model"])
     step.load_state_dict(state["step"])
@@ -90,7 +91,7 @@ def _restore(out, resume, model, step, fit_args, logger):
 
 def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=None, resume=False,
         progress=True, test_data=None, grad_clip=None, checkpoint_every=None, logger=None, kl_warmup=None,
-        free_bits=None, lr_schedule=None, labels=None):
+        free_bits=None, lr_schedule=None, labels=None, precision="fp32"):
     """Train ``model`` on ``data`` and return its :class:`History` (one entry per epoch).
 
     :param model: a PyroModule with ``model(x)``/``guide(x)`` (a pyprogen model or the user's own).
@@ -117,8 +118,11 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
         larger ``epochs`` is not the same as one longer run: the horizon moves at the resume (cosine's factor
         jumps back up from where the shorter run had decayed it). For a longer scheduled run, train anew with
         the larger ``epochs``; a resume with the same ``epochs`` continues exactly.
+    :param precision: ``"fp32"`` or ``"bf16"`` (each step's forward pass under bf16 autocast; parameters,
+        gradients and optimiser state stay fp32; precision.py). Part of what a resume must share.
     """
     _check_arguments(epochs, batch_size, lr, seed, resume, out, checkpoint_every)
+    check_precision(precision)
     check_model(model)
     device = device_of(model)
     source = make_source(model, data, device, as_training_tensor, labels)
@@ -135,7 +139,8 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
     guard_step(step, grad_clip)
     attach(step, loss, lr_schedule=lr_schedule, epochs=epochs,
            steps_per_epoch=len(epoch_batches(len(source), batch_size, seed, 0)))  # before a resume loads state
-    fit_args = {"batch_size": batch_size, "lr": float(lr), "seed": int(seed), "loss": type(loss).__name__}
+    fit_args = {"batch_size": batch_size, "lr": float(lr), "seed": int(seed), "loss": type(loss).__name__,
+                "precision": precision}
     history, position = _restore(out, resume, model, step, fit_args, logger)
 
     def checkpoint(history, epoch, rngs, position=None):
@@ -151,7 +156,7 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
             return run_epochs(model, step, source, epochs=epochs, history=history, position=position,
                               batch_size=batch_size, seed=seed, out=out, progress=progress, x_test=x_test,
                               checkpoint=checkpoint, checkpoint_every=checkpoint_every, logger=logger,
-                              guard=guard if out is not None else None)
+                              guard=guard if out is not None else None, autocast=lambda: autocast(precision, device))
     finally:
         if lock is not None:
             lock.release()

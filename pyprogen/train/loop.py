@@ -9,6 +9,7 @@ signal, see preemption.py), its :class:`Position`: the steps done and the runnin
 loss terms. A run resumed from any checkpoint therefore continues exactly as the uninterrupted run
 would have, down to the epoch means in metrics.json.
 """
+import contextlib
 import math
 import os
 import time
@@ -85,8 +86,9 @@ class EpochLoop:
     """Train epochs ``position.epoch .. epochs-1`` (see :func:`run_epochs`)."""
 
     def __init__(self, model, step, source, *, batch_size, seed, out, progress, x_test, checkpoint,
-                 checkpoint_every=None, logger=None, guard=None):
+                 checkpoint_every=None, logger=None, guard=None, autocast=contextlib.nullcontext):
         self.model, self.step, self.source, self.out = model, step, source, out
+        self.autocast = autocast  # a fresh context manager per step (precision.py)
         self.batch_size, self.x_test, self.checkpoint = batch_size, x_test, checkpoint
         self.checkpoint_every, self.guard, self.progress = checkpoint_every, guard, progress
         n = len(source)
@@ -123,7 +125,8 @@ class EpochLoop:
         t0 = time.perf_counter() - pos.seconds
         for rows in self.source.batches(shards[pos.step:]):
             try:
-                result = self.step.step(*step_arguments(rows))
+                with self.autocast():
+                    result = self.step.step(*step_arguments(rows))
             except TrainingDiverged as exc:
                 raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {pos.step + 1}: "
                                        f"{exc}{kept(self.out)}") from None

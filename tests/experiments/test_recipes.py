@@ -20,7 +20,7 @@ def test_lookup_by_model_and_family():
     kw, fit = train_defaults("vae", (1, 28, 28))
     assert kw == {"hidden": (512, 512), "latent_dim": 32} and fit["batch_size"] == 32 and fit["lr_schedule"] == "cosine"
     assert train_defaults("vae", (2,)) == ({}, {"batch_size": 128, "lr": 1e-3, "kl_warmup": None, "free_bits": None,
-                                                "lr_schedule": None})  # 2-D toys keep the model's defaults
+                                                "lr_schedule": None, "precision": "fp32"})  # 2-D toys keep the model's defaults
     for (preset, family), r in RECIPES.items():
         assert r.fit_kwargs()["epochs"] >= 1 and r.batch_size >= 1, (preset, family)
 

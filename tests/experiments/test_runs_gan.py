@@ -1,5 +1,5 @@
 """``pyprogen train gan``: the per-data-set recipe's fit settings reach ``fit`` (flags win), the GAN
-flags (--critic-lr, --gamma, --ema, --spectral-norm) reach the model, config.toml and --resume, and
+flags (--critic-lr, --gamma, --ema, --spectral-norm) and --precision reach the model, config.toml and --resume, and
 bad values are one line, exit 2, nothing written."""
 import os
 import tomllib
@@ -47,7 +47,7 @@ def test_models_without_a_recipe_keep_ten_epochs(fit_calls, tmp_path):
 
 #: constant lr: a cosine horizon is the run's epochs, which a resume to more epochs changes (schedules.py)
 FAST = ["--batch-size", "2000", "--lr", "0.001", "--lr-schedule", "constant", "--num-particles", "2", "--no-progress"]
-GAN_FLAGS = ["--ema", "0.9", "--gamma", "0.5", "--critic-lr", "0.003", "--spectral-norm"]
+GAN_FLAGS = ["--ema", "0.9", "--gamma", "0.5", "--critic-lr", "0.003", "--spectral-norm", "--precision", "bf16"]
 
 
 def state(run):
@@ -59,8 +59,10 @@ def test_gan_flags_recorded_and_resumed_bit_for_bit(tmp_path, capsys):
     base = ["train", "gan", "--data", "ring8", *FAST, *GAN_FLAGS]
     assert cli.main([*base, "--epochs", "2", "--out", straight]) == 0
     config = tomllib.load(open(os.path.join(straight, "config.toml"), "rb"))
-    assert {k: config.get(k) for k in ("ema", "gamma", "critic-lr", "spectral-norm", "epochs", "lr-schedule")} == \
-        {"ema": 0.9, "gamma": 0.5, "critic-lr": 0.003, "spectral-norm": True, "epochs": 2, "lr-schedule": "constant"}
+    assert {k: config.get(k) for k in ("ema", "gamma", "critic-lr", "spectral-norm", "epochs", "lr-schedule",
+                                       "precision")} == \
+        {"ema": 0.9, "gamma": 0.5, "critic-lr": 0.003, "spectral-norm": True, "epochs": 2, "lr-schedule": "constant",
+         "precision": "bf16"}
     assert cli.main([*base, "--epochs", "1", "--out", resumed]) == 0
     # the resumed command gives no GAN flag: the run's own (EMA state included) continue
     assert cli.main(["train", "gan", "--data", "ring8", "--out", resumed, "--resume", "--epochs", "2",
@@ -69,7 +71,8 @@ def test_gan_flags_recorded_and_resumed_bit_for_bit(tmp_path, capsys):
     assert any(k.startswith("generator_ema.") for k in a) and a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     capsys.readouterr()
-    for flags, key in ((["--ema", "0.5"], "ema"), (["--gamma", "2"], "gamma"), (["--critic-lr", "0.1"], "critic-lr")):
+    for flags, key in ((["--ema", "0.5"], "ema"), (["--gamma", "2"], "gamma"), (["--critic-lr", "0.1"], "critic-lr"),
+                       (["--precision", "fp32"], "precision")):
         assert cli.main(["train", "gan", "--data", "ring8", "--out", resumed, "--resume", "--epochs", "3",
                          *flags]) == 2
         err = capsys.readouterr().err
