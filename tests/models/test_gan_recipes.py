@@ -11,7 +11,7 @@ from pyprogen.models.gan_recipes import RECIPES, gan_model_defaults, gan_recipe,
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_builds_and_names_only_fit_keywords(name):
     r = gan_recipe(name)
-    assert set(r["fit"]) <= {"epochs", "batch_size", "lr", "lr_schedule"}
+    assert set(r["fit"]) <= {"epochs", "batch_size", "lr", "lr_schedule", "precision"}
     shape = (1, 28, 28) if name == "mnist" else (2,)
     gan = build("gan", shape, **r["model"])
     assert isinstance(gan, GAN) and gan.ema > 0
