@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pyprogen import cli
+from pyprogen.models import build
 from pyprogen.models.gan_recipes import RECIPES
 
 
@@ -19,12 +20,26 @@ def test_default_command_trains_with_the_recipes_fit_settings(fit_calls, tmp_pat
         cli.main(["train", "gan", "--data", "ring8", "--out", out, "--no-progress"])
     (call,) = fit_calls
     recipe = RECIPES["ring8"]
-    assert {k: call[k] for k in recipe["fit"]} == recipe["fit"]
+    assert {k: call[k] for k in recipe["fit"]} == recipe["fit"] and call["precision"] == "fp32"
     gan = call["model"]
     assert gan.ema == recipe["model"]["ema"] and gan.gamma == recipe["model"]["gamma"]
     assert gan.config["kwargs"]["hidden"] == recipe["model"]["hidden"]
     assert "data_scale" in gan.config["kwargs"]  # vector data: standardised nets
     assert not os.path.exists(os.path.join(out, "config.toml"))  # a failed run leaves no config behind
+
+
+def test_mnist_default_command_trains_the_recipes_nets_in_bf16(fit_calls, tmp_path):
+    with pytest.raises(fit_calls.Stop):
+        cli.main(["train", "gan", "--data", "mnist", "--out", str(tmp_path / "run"), "--no-progress"])
+    (call,) = fit_calls
+    recipe = RECIPES["mnist"]
+    assert {k: call[k] for k in recipe["fit"]} == recipe["fit"] and call["precision"] == "bf16"
+    gan = call["model"]
+    assert gan.num_parameters == build("gan", (1, 28, 28), **recipe["model"]).num_parameters
+    assert [m.out_features for m in gan.generator.project if isinstance(m, torch.nn.Linear)][0] == 1024
+    with pytest.raises(fit_calls.Stop):  # the flag wins over the recipe
+        cli.main(["train", "gan", "--data", "mnist", "--out", str(tmp_path / "run2"), "--precision", "fp32"])
+    assert fit_calls[1]["precision"] == "fp32"
 
 
 def test_flags_win_over_the_recipe(fit_calls, tmp_path):
