@@ -300,7 +300,8 @@ def job_defaults(args):
                                          "command": command},
                               "runs": runs,
                               "machine": "this 2-core CPU (AMD EPYC, avx512_bf16), two such runs side by side; "
-                                         "CPU-s = training process time, 1 torch thread",
+                                         f"CPU-s = training process time, {torch.get_num_threads()} torch "
+                                         f"thread{'s' * (torch.get_num_threads() > 1)}",
                               "figures": figures,
                               "targets": targets(runs)})
 
@@ -320,8 +321,19 @@ def job_merge(args):
         "; then python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])
     config["note"] = config["note"].rsplit("; targets on the mean over", 1)[0] + \
         f"; targets on the mean over {len(runs)} seeds"
-    write_json(args.out, {"config": config, "runs": runs, "machine": parts[0]["machine"],
-                          "figures": [f for d in parts for f in d["figures"]], "targets": targets(runs)})
+    out = {"config": config, "runs": runs, "machine": parts[0]["machine"],
+           "figures": [f for d in parts for f in d["figures"]], "targets": targets(runs)}
+    if args.thread_check:  # the same seed with another thread count: how far the numbers move with it
+        other = json.load(open(args.thread_check))
+        (run,) = other["runs"]
+        same = next((r for r in runs if r["seed"] == run["seed"]), None)
+        if same is None or run["gan"]["recipe"] != same["gan"]["recipe"]:
+            sys.exit(f"--thread-check: seed {run['seed']} with this recipe is not among the runs")
+        out["thread_check"] = {"threads": other["config"]["torch_threads"], "seed": run["seed"],
+                               "command": other["config"]["command"],
+                               "gan": {k: run["gan"][k] for k in ("fid", "precision", "recall", "classes_covered",
+                                                                   "cpu_s")}}
+    write_json(args.out, out)
 
 
 def main(argv=None):
@@ -337,13 +349,16 @@ def main(argv=None):
     p.add_argument("--figure")
     p.add_argument("--append", action="store_true", help="defaults: add these seeds to the runs already in --out "
                    "(same recipe checked; the mean over all seeds is recomputed, the figure kept)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the recorded runs use 1)")
+    p.add_argument("--thread-check", help="merge: a defaults file of one seed trained with another thread count; "
+                   "its scores are kept beside the runs as thread_check")
     p.add_argument("--load", help="probe: a state_dict saved by track --save")
     p.add_argument("--save", help="track: save the last model's state_dict here")
     p.add_argument("--binarise", action="store_true",
                    help="train on and score against the images binarised at 0.5 (as pyprogen compare does) "
                         "instead of the grey levels pyprogen train gan --data mnist trains on")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     {"track": job_track, "defaults": job_defaults, "probe": job_probe, "merge": job_merge}[args.job](args)
 
 

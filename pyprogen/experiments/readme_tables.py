@@ -412,26 +412,39 @@ def _gan_mnist(d):
         out += [f"![{path.rsplit('/', 1)[-1][:-4]}]({path})", ""]
     out.append(f"{c['note'][0].upper()}{c['note'][1:]}; {c['n_real']:,} real images, features of a classifier with "
                f"test accuracy {c['classifier']['test_accuracy']:.3f}. Targets: {met}.")
-    out.append(f"*Source: `{c['command']}` → `docs/results/…json`; {d['machine']} (no run with 2 threads recorded).*")
+    tc = d.get("thread_check")
+    if tc:  # one seed again with another thread count (benchmarks/gan_mnist.py merge --thread-check)
+        one, two = next(r for r in d["runs"] if r["seed"] == tc["seed"])["gan"], tc["gan"]
+        pair = ", ".join(f"{name} {fmt(two[k], digits)} (1 thread: {fmt(one[k], digits)})" for name, k, digits in (
+            ("FD", "fid", 1), ("precision", "precision", 3), ("recall", "recall", 3), ("classes", "classes_covered", None)))
+        out.append(f"Seed {tc['seed']} trained again with {tc['threads']} torch threads (`{tc['command']}`): {pair}. "
+                   f"Training is not bitwise equal across thread counts; compare with the spread over seeds (mean ± sd row).")
+    out.append(f"*Source: `{c['command']}` → `docs/results/…json`; {d['machine']}"
+               + ("" if tc else " (no run with 2 threads recorded)") + ".*")
     return "\n".join(out)
 
 
 @RESULT_TABLES.register("gan_mnist_arch")
 def _gan_mnist_arch(d):
-    """benchmarks/gan_mnist.py track: the MNIST GAN's nets varied one at a time, the EMA generator scored as it trains."""
+    """benchmarks/gan_mnist.py track: the MNIST GAN's dense layers and learning rate varied one at a time, the EMA
+    generator scored as it trains."""
     rows = []
     for r in d["runs"]:
-        change = ", ".join(r["set"] or []) or "the recipe"
+        dense = r["model"].get("dense", 0)
+        dense = tuple(dense) if isinstance(dense, list) else (dense, dense)
         for t in r["track"]:
             m = t["ema"]
-            rows.append([f"`{change}`", f"{t['step']:,}", f"{t['cpu_s']:.0f}", f"{1000 * t['cpu_s'] / t['step']:.0f}",
-                         fmt(m["fid"], 1), fmt(m["precision"], 3), fmt(m["recall"], 3), fmt(m["classes_covered"])])
+            rows.append([f"({dense[0]}, {dense[1]})", f"{r['fit']['lr']:g}", f"{t['step']:,}", f"{t['cpu_s']:.0f}",
+                         f"{1000 * t['cpu_s'] / t['step']:.0f}", fmt(m["fid"], 1), fmt(m["precision"], 3),
+                         fmt(m["recall"], 3), fmt(m["classes_covered"])])
+    r0 = d["runs"][0]
     return "\n".join([
-        table(["--set (over the recipe)", "generator steps", "CPU-s", "ms/step", "FD (features)", "precision", "recall",
-               "classes"], rows), "",
-        f"Seed {d['runs'][0]['seed']}, batch {d['runs'][0]['fit']['batch_size']}, Adam {d['runs'][0]['fit']['lr']:g} "
-        f"decayed to 0 by a cosine over {d['runs'][0]['decay_steps']:,} steps; 2,000 samples of the EMA generator "
-        f"against 2,000 test images.",
+        table(["dense (generator, critic)", "Adam lr", "generator steps", "CPU-s", "ms/step", "FD (features)",
+               "precision", "recall", "classes"], rows), "",
+        f"Seed {r0['seed']}, batch {r0['fit']['batch_size']}, {r0['fit']['precision']}, width {r0['model']['width']}, "
+        f"{r0['model']['latent_dim']} latents, EMA {r0['model']['ema']}, R1 γ = {r0['model']['gamma']:g}; both "
+        f"learning rates decayed to 0 by a cosine over {r0['decay_steps']:,} steps; 2,000 samples of the EMA "
+        f"generator against 2,000 test images.",
         _source("; ".join(d["commands"]), d)])
 
 

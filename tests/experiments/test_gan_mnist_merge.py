@@ -51,3 +51,18 @@ def test_overlapping_seeds_or_other_recipes_are_refused(tmp_path, benchmark_scri
     with pytest.raises(SystemExit, match="^merge: the inputs used different GAN recipes$"):
         gm.main(["merge", a, _part(tmp_path, "c", [5], [0.8], recipe=other), "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_thread_check_is_kept_beside_the_runs_and_must_match_a_seed(tmp_path, benchmark_script):
+    gm = benchmark_script("gan_mnist")
+    a = _part(tmp_path, "a", [0, 1], [0.8, 0.78])
+    two = json.loads(open(_part(tmp_path, "t", [0], [0.79])).read())
+    two["config"]["torch_threads"] = 2
+    (tmp_path / "t.json").write_text(json.dumps(two))
+    out = tmp_path / "all.json"
+    gm.main(["merge", a, "--thread-check", str(tmp_path / "t.json"), "--out", str(out)])
+    tc = json.load(open(out))["thread_check"]
+    assert tc["threads"] == 2 and tc["seed"] == 0 and tc["gan"]["precision"] == 0.79
+    assert [r["seed"] for r in json.load(open(out))["runs"]] == [0, 1]  # not counted among the seeds
+    with pytest.raises(SystemExit, match="^--thread-check: seed 7 with this recipe is not among the runs$"):
+        gm.main(["merge", a, "--thread-check", _part(tmp_path, "u", [7], [0.8]), "--out", str(out)])
