@@ -130,14 +130,14 @@ def test_run_config_reproduces_the_run_parameter_for_parameter(tmp_path, data_fi
     x = np.load(data_file)  # a .npy is the same array in every split; float32 already
     stated = {"model": "beta-vae", "data": data_file, "epochs": 2, "batch-size": 100, "lr": 0.005,
               "grad-clip": 50.0, "latent-dim": 2, "beta": 2.5, "likelihood": "gaussian", "seed": 11,
-              "device": "cpu", "nproc": 1, "num-particles": 2, "no-progress": True,
+              "device": "cpu", "nproc": 1, "num-particles": 2, "no-progress": True, "precision": "fp32",
               "data-shape": [300, 3], "data-sha256": hashlib.sha256(x.tobytes()).hexdigest()}
     assert {k: config.get(k) for k in stated} == stated
     # every train flag is recorded, but --out/--resume/--config and those left unset (None: the default)
     actions = config_actions(cli._subparser(cli.build_parser(), "train"), skip=("help", "config", "out", "resume"))
     unset = {k for k, a in actions.items() if a.default is None} - {"model", "data", "latent-dim", "beta",
                                                                     "grad-clip", "likelihood", "batch-size", "lr", "epochs",
-                                                                    "recipe"}  # resolved values are recorded
+                                                                    "recipe", "precision"}  # resolved values are recorded
     assert set(config) == (set(actions) - unset) | {"data-shape", "data-sha256"}
     assert {"data-dir", "loss", "net", "image-size"} <= unset
     assert cli.main(["train", "--config", os.path.join(first, "config.toml"), "--out", second]) == 0
