@@ -30,6 +30,7 @@ import ast
 import copy
 import json
 import math
+import shlex
 import os
 import sys
 import time
@@ -98,7 +99,7 @@ def job_track(args):
     decay = sets.get("decay", 0)  # cosine decay of both learning rates over this many steps (0: constant)
     previous = json.load(open(args.out)) if args.out and os.path.isfile(args.out) else {}
     runs, commands = previous.get("runs", []), previous.get("commands", [])  # each invocation adds its runs
-    commands.append("python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:]))
+    commands.append("python benchmarks/gan_mnist.py " + shlex.join(sys.argv[1:]))
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         set_seed(seed)
         gan = build("gan", (1, 28, 28), **model_kw)
@@ -140,7 +141,7 @@ def job_track(args):
                      "track": track})
         if args.save:  # the weights, and beside them the command and last scores that made them (read by probe)
             torch.save(gan.state_dict(), args.save)
-            write_json(args.save + ".json", {"command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:]),
+            write_json(args.save + ".json", {"command": "python benchmarks/gan_mnist.py " + shlex.join(sys.argv[1:]),
                                              "seed": seed, "last": track[-1]})
         if args.out:
             write_json(args.out, {"classifier": info, "runs": runs, "commands": commands,
@@ -212,7 +213,7 @@ def job_probe(args):
     out = {"model": json.load(open(made)) if os.path.isfile(made) else {"command": "unknown"},
            "critic_logit": {"generated_mean": round(float(logit.mean()), 3), "generated_sd": round(float(logit.std()), 3),
                             "real_mean": round(float(real_logit.mean()), 3), "real_sd": round(float(real_logit.std()), 3)},
-           "variants": rows, "command": "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])}
+           "variants": rows, "command": "python benchmarks/gan_mnist.py " + shlex.join(sys.argv[1:])}
     print(json.dumps(out["critic_logit"]))
     if args.out:
         write_json(args.out, out)
@@ -264,7 +265,7 @@ def job_defaults(args):
     x_vae = _binary(x)  # the VAE of pyprogen compare: Bernoulli likelihood on the binarised images
     form = "binarised at 0.5" if args.binarise else "grey levels"
     runs, command, figures = previous_runs(args) if args.append else ([], None, [args.figure] if args.figure else [])
-    here = "python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])
+    here = "python benchmarks/gan_mnist.py " + shlex.join(sys.argv[1:])
     command = f"{command}; then {here}" if command else here
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         row = {"seed": seed}
@@ -318,7 +319,7 @@ def job_merge(args):
         sys.exit("merge: the inputs used different GAN recipes")
     config = dict(parts[0]["config"])
     config["command"] = "; ".join(d["config"]["command"] for d in parts) + \
-        "; then python benchmarks/gan_mnist.py " + " ".join(sys.argv[1:])
+        "; then python benchmarks/gan_mnist.py " + shlex.join(sys.argv[1:])
     config["note"] = config["note"].rsplit("; targets on the mean over", 1)[0] + \
         f"; targets on the mean over {len(runs)} seeds"
     out = {"config": config, "runs": runs, "machine": parts[0]["machine"],
