@@ -144,7 +144,7 @@ def job_track(args):
             write_json(args.save + ".json", {"command": "python benchmarks/gan_mnist.py " + shlex.join(sys.argv[1:]),
                                              "seed": seed, "last": track[-1]})
         if args.out:
-            write_json(args.out, {"classifier": info, "runs": runs, "commands": commands,
+            write_json(args.out, {"classifier": {k: v for k, v in info.items() if k != "path"}, "runs": runs, "commands": commands,
                                   "machine": "this 2-core CPU (AMD EPYC, avx512_bf16), two runs side by side; "
                                              "cpu_s = training process time, 1 torch thread"})
 
