@@ -34,8 +34,8 @@ RECIPES = {
                "fit": {"epochs": 1025, "batch_size": 256, "lr": 1e-3, "lr_schedule": "cosine"}},
     # mnist: DCGAN nets width 32 with InfoGAN's dense layers (generator FC 1024 before the 7x7 map, critic FC 512
     # before the logit; nn/dcgan.py), 64 latents, EMA 0.999, R1 γ = 1; 75 epochs of batch 64 (11,775 generator
-    # steps) with Adam 4e-4 under one cosine cycle to 0, in bf16 autocast (1.7x faster steps on this CPU), ~770 of
-    # the 900 CPU-s issue 14 allows. Without the dense layers precision stayed at 0.50-0.55 whatever we varied
+    # steps) with Adam 4e-4 under one cosine cycle to 0, in bf16 autocast (1.7x faster steps on this CPU), 752 ± 24
+    # of the 900 CPU-s issue 14 allows (5 seeds). Without the dense layers precision stayed at 0.50-0.55 whatever we varied
     # (γ 0.1-50, widths, learning rates, batch, EMA, longer runs; docs/results/gan_mnist_probe.json); the critic's
     # logit was a linear function of 10x10-pixel patch features. Tracked on the grey levels (benchmarks/gan_mnist.py
     # track, seed 0, EMA generator, 2,000 samples; docs/results/gan_mnist_arch.json), then 5 seeds of this
