@@ -416,7 +416,8 @@ def _gan_mnist(d):
     if tc:  # one seed again with another thread count (benchmarks/gan_mnist.py merge --thread-check)
         one, two = next(r for r in d["runs"] if r["seed"] == tc["seed"])["gan"], tc["gan"]
         pair = ", ".join(f"{name} {fmt(two[k], digits)} (1 thread: {fmt(one[k], digits)})" for name, k, digits in (
-            ("FD", "fid", 1), ("precision", "precision", 3), ("recall", "recall", 3), ("classes", "classes_covered", None)))
+            ("FD", "fid", 1), ("precision", "precision", 3), ("recall", "recall", 3), ("classes", "classes_covered", None),
+            ("training CPU-s, summed over threads", "cpu_s", 0)))
         out.append(f"Seed {tc['seed']} trained again with {tc['threads']} torch threads (`{tc['command']}`): {pair}. "
                    f"Training is not bitwise equal across thread counts; compare with the spread over seeds (mean ± sd row).")
     out.append(f"*Source: `{c['command']}` → `docs/results/…json`; {d['machine']}"
