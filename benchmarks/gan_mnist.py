@@ -111,6 +111,7 @@ def job_track(args):
         bs = fit_kw["batch_size"]
         step.initialise(x[epoch_batches(len(x), bs, seed, 0)[0]])
         base = [[g["lr"] for g in s.optimizer.param_groups] for s in step.optimizers()]
+        step_precision = autocast(fit_kw.get("precision", "fp32"), torch.device("cpu"))
         track, done, epoch, cpu = [], 0, 0, 0.0
         gan.train()
         t0 = time.process_time()
@@ -120,7 +121,7 @@ def job_track(args):
                 for spec, lrs in zip(step.optimizers(), base):
                     for g, lr0 in zip(spec.optimizer.param_groups, lrs):
                         g["lr"] = lr0 * f
-                with autocast(fit_kw.get("precision", "fp32"), torch.device("cpu")):
+                with step_precision():
                     step.step(x[idx])
                 done += 1
                 if done % args.every == 0 or done == args.steps:

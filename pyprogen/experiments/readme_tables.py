@@ -5,6 +5,7 @@ command under it, so a README number is always a function of a committed output.
 """
 import statistics
 
+from ..models.gan import per_net
 from .readme import RESULT_TABLES, command_line, fmt, mean_sd, table  # noqa: F401
 
 
@@ -431,8 +432,7 @@ def _gan_mnist_arch(d):
     generator scored as it trains."""
     rows = []
     for r in d["runs"]:
-        dense = r["model"].get("dense", 0)
-        dense = tuple(dense) if isinstance(dense, list) else (dense, dense)
+        dense = per_net(r["model"].get("dense", 0), "dense", minimum=0)
         for t in r["track"]:
             m = t["ema"]
             rows.append([f"({dense[0]}, {dense[1]})", f"{r['fit']['lr']:g}", f"{t['step']:,}", f"{t['cpu_s']:.0f}",

@@ -156,7 +156,7 @@ def fit(model, data, *, loss=None, epochs, batch_size=128, lr=1e-3, seed=0, out=
             return run_epochs(model, step, source, epochs=epochs, history=history, position=position,
                               batch_size=batch_size, seed=seed, out=out, progress=progress, x_test=x_test,
                               checkpoint=checkpoint, checkpoint_every=checkpoint_every, logger=logger,
-                              guard=guard if out is not None else None, autocast=lambda: autocast(precision, device))
+                              guard=guard if out is not None else None, autocast=autocast(precision, device))
     finally:
         if lock is not None:
             lock.release()

@@ -29,8 +29,9 @@ def check_precision(precision):
 
 
 def autocast(precision, device):
-    """A context manager for one training step at ``precision`` on ``device`` (a ``torch.device``)."""
+    """A factory of context managers, one per training step, at ``precision`` on ``device`` (a ``torch.device``);
+    the name is checked once, here, not on every step."""
     dtype = PRECISIONS[check_precision(precision)]
     if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype)
